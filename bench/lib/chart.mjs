@@ -1,0 +1,109 @@
+// A dependency-free SVG grouped bar chart of requests/s: one group per scenario, one bar per target,
+// value labels on the bars, horizontal grid lines and a legend. Failed or skipped runs have no bar.
+
+const COLORS = { ours: '#2563eb', go: '#00a4c8', bare: '#16a34a' };
+const EXTRA_COLORS = ['#9333ea', '#ea580c', '#64748b', '#db2777'];
+
+const escape = (text) =>
+  String(text).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+
+/** A "nice" axis maximum ≥ value (1, 2, 2.5 or 5 × 10^n) and its tick step. */
+function niceAxis(value) {
+  if (!(value > 0)) return { max: 1, step: 0.2 };
+  const magnitude = 10 ** Math.floor(Math.log10(value));
+  for (const f of [1, 2, 2.5, 5, 10]) {
+    if (f * magnitude >= value) return { max: f * magnitude, step: (f * magnitude) / 5 };
+  }
+  return { max: 10 * magnitude, step: 2 * magnitude };
+}
+
+const compact = (n) => (n >= 1e6 ? `${+(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${+(n / 1e3).toFixed(1)}k` : `${Math.round(n)}`);
+
+/** The SVG document (a string) for a results object of bench/run.mjs. */
+export function renderChart(results) {
+  const targets = results.targets.filter((t) => t.available);
+  const scenarios = results.scenarios;
+  const color = (t, i) => COLORS[t.name] ?? EXTRA_COLORS[i % EXTRA_COLORS.length];
+  const rps = (t, s) => {
+    const r = t.scenarios?.[s.name];
+    return r && !r.error ? r.rps : null;
+  };
+
+  const barWidth = 30;
+  const barGap = 4;
+  const groupGap = 36;
+  const groupWidth = Math.max(1, targets.length) * (barWidth + barGap) - barGap;
+  const left = 78;
+  const right = 24;
+  const top = 86;
+  const plotHeight = 300;
+  const bottom = 64;
+  const width = Math.max(640, left + right + scenarios.length * (groupWidth + groupGap));
+  const height = top + plotHeight + bottom;
+  const { max, step } = niceAxis(Math.max(0, ...targets.flatMap((t) => scenarios.map((s) => rps(t, s) ?? 0))) * 1.08);
+  const y = (v) => top + plotHeight - (v / max) * plotHeight;
+
+  const parts = [];
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ` +
+      `font-family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif" font-size="12">`,
+  );
+  parts.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
+
+  const { meta } = results;
+  parts.push(`<text x="${left}" y="26" font-size="16" font-weight="600" fill="#111827">Requests per second by scenario (higher is better)</text>`);
+  parts.push(
+    `<text x="${left}" y="46" fill="#4b5563">${escape(
+      `${meta.date} · ${meta.tool} · ${meta.options.connections} connections · ${meta.options.duration} s per scenario · ` +
+        `${meta.options.seed} seeded todos · server on 1 core`,
+    )}</text>`,
+  );
+
+  // Legend.
+  let lx = left;
+  targets.forEach((t, i) => {
+    parts.push(`<rect x="${lx}" y="58" width="12" height="12" rx="2" fill="${color(t, i)}"/>`);
+    parts.push(`<text x="${lx + 17}" y="69" fill="#111827">${escape(t.label)}</text>`);
+    lx += 17 + t.label.length * 6.6 + 22;
+  });
+
+  // Grid and y axis.
+  for (let v = 0; v <= max + step / 2; v += step) {
+    const gy = y(v).toFixed(1);
+    parts.push(`<line x1="${left}" y1="${gy}" x2="${width - right}" y2="${gy}" stroke="${v === 0 ? '#9ca3af' : '#e5e7eb'}"/>`);
+    parts.push(`<text x="${left - 8}" y="${(+gy + 4).toFixed(1)}" text-anchor="end" fill="#4b5563">${compact(v)}</text>`);
+  }
+  parts.push(
+    `<text transform="translate(18 ${top + plotHeight / 2}) rotate(-90)" text-anchor="middle" fill="#4b5563">requests / s</text>`,
+  );
+
+  // Bars.
+  scenarios.forEach((s, si) => {
+    const gx = left + groupGap / 2 + si * (groupWidth + groupGap);
+    targets.forEach((t, ti) => {
+      const x = gx + ti * (barWidth + barGap);
+      const value = rps(t, s);
+      if (value == null) {
+        parts.push(`<text x="${x + barWidth / 2}" y="${y(0) - 4}" text-anchor="middle" font-size="10" fill="#9ca3af">n/a</text>`);
+        return;
+      }
+      const by = y(value);
+      parts.push(
+        `<rect x="${x}" y="${by.toFixed(1)}" width="${barWidth}" height="${(y(0) - by).toFixed(1)}" fill="${color(t, ti)}">` +
+          `<title>${escape(`${t.label} — ${s.label}: ${Math.round(value)} req/s`)}</title></rect>`,
+      );
+      parts.push(`<text x="${x + barWidth / 2}" y="${(by - 4).toFixed(1)}" text-anchor="middle" font-size="10" fill="#111827">${compact(value)}</text>`);
+    });
+    parts.push(
+      `<text x="${gx + groupWidth / 2}" y="${top + plotHeight + 20}" text-anchor="middle" fill="#111827">${escape(s.short ?? s.name)}</text>`,
+    );
+  });
+
+  parts.push(
+    `<text x="${left}" y="${height - 14}" font-size="11" fill="#6b7280">${escape(
+      scenarios.map((s) => `${s.short ?? s.name} = ${s.label}`).join(' · '),
+    )}</text>`,
+  );
+  parts.push('</svg>');
+  return parts.join('\n') + '\n';
+}

@@ -1,0 +1,121 @@
+// Benchmark options: defaults, overridden by an optional JSON config file (BENCH_CONFIG), then by
+// environment variables, then by command-line flags.
+//
+//   --quick / BENCH_QUICK=1      few-second smoke run (1 s warm-up, 2 s per scenario, 1,000 seed todos)
+//   BENCH_DURATION=10            measured seconds per scenario
+//   BENCH_WARMUP=3               warm-up seconds per scenario (not measured)
+//   BENCH_CONNECTIONS=64         concurrent connections of the load generator
+//   BENCH_THREADS=1              wrk threads (the load generator has one core)
+//   BENCH_SEED=10000             todos created through POST /api/todos before each scenario
+//   BENCH_SEED_CONCURRENCY=32    POSTs in flight while seeding
+//   BENCH_STARTUP_RUNS=5         spawns per target for the start-up time (median reported)
+//   BENCH_TARGETS=ours,go,bare   which targets to run (extra targets from BENCH_CONFIG by name)
+//   BENCH_SCENARIOS=health,...   which scenarios to run (see lib/scenarios.mjs)
+//   BENCH_TOOL=wrk|autocannon    force a load generator (default: wrk if on PATH, else autocannon)
+//   BENCH_SKIP_BUILD=1           do not run `npm run build`; use the existing dist/main.cjs
+//   BENCH_CONFIG=path.json       { "options": { "duration": 5, ... }, "targets": [ ... ] } (see targets.mjs)
+//
+// Flags: --quick, --targets=a,b, --scenarios=a,b, --duration=S, --connections=N, --tool=NAME.
+
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+const DEFAULTS = {
+  quick: false,
+  duration: 10,
+  warmup: 3,
+  connections: 64,
+  threads: 1,
+  seed: 10_000,
+  seedConcurrency: 32,
+  startupRuns: 5,
+  targets: ['ours', 'go', 'bare'],
+  scenarios: null, // null = all
+  tool: null, // null = auto
+  skipBuild: false,
+};
+
+const QUICK = { duration: 2, warmup: 1, seed: 1_000, startupRuns: 3 };
+
+const ENV = {
+  duration: ['BENCH_DURATION', 'number'],
+  warmup: ['BENCH_WARMUP', 'number'],
+  connections: ['BENCH_CONNECTIONS', 'int'],
+  threads: ['BENCH_THREADS', 'int'],
+  seed: ['BENCH_SEED', 'int'],
+  seedConcurrency: ['BENCH_SEED_CONCURRENCY', 'int'],
+  startupRuns: ['BENCH_STARTUP_RUNS', 'int'],
+  targets: ['BENCH_TARGETS', 'list'],
+  scenarios: ['BENCH_SCENARIOS', 'list'],
+  tool: ['BENCH_TOOL', 'string'],
+  skipBuild: ['BENCH_SKIP_BUILD', 'bool'],
+};
+
+const FLAGS = {
+  duration: 'number',
+  warmup: 'number',
+  connections: 'int',
+  targets: 'list',
+  scenarios: 'list',
+  tool: 'string',
+};
+
+function parseValue(raw, type, name) {
+  switch (type) {
+    case 'number':
+    case 'int': {
+      const n = Number(raw);
+      if (!Number.isFinite(n) || n < 0 || (type === 'int' && !Number.isInteger(n))) {
+        throw new Error(`${name}: expected a ${type === 'int' ? 'whole ' : ''}number, got "${raw}"`);
+      }
+      return n;
+    }
+    case 'list':
+      return String(raw)
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+    case 'bool':
+      return raw === '1' || raw === 'true' || raw === 'yes';
+    default:
+      return String(raw);
+  }
+}
+
+/** Reads the optional config file named by BENCH_CONFIG: { options?: {...}, targets?: [...] }. */
+function loadConfigFile(env) {
+  if (!env.BENCH_CONFIG) return { options: {}, targets: [], path: null };
+  const path = resolve(env.BENCH_CONFIG);
+  const parsed = JSON.parse(readFileSync(path, 'utf8'));
+  return { options: parsed.options ?? {}, targets: parsed.targets ?? [], path };
+}
+
+/**
+ * Resolves the options for this run.
+ * @returns {{ options: object, extraTargets: object[], configPath: string|null }}
+ */
+export function loadOptions(argv = process.argv.slice(2), env = process.env) {
+  const config = loadConfigFile(env);
+  const quick = argv.includes('--quick') || parseValue(env.BENCH_QUICK ?? '', 'bool') || config.options.quick === true;
+
+  const options = { ...DEFAULTS, ...(quick ? QUICK : {}), ...config.options, quick };
+
+  for (const [key, [name, type]] of Object.entries(ENV)) {
+    if (env[name] !== undefined && env[name] !== '') options[key] = parseValue(env[name], type, name);
+  }
+
+  for (const arg of argv) {
+    if (arg === '--quick') continue;
+    const match = /^--([a-z]+)=(.*)$/.exec(arg);
+    if (!match || !FLAGS[match[1]]) throw new Error(`unknown argument "${arg}" (see the header of bench/lib/options.mjs)`);
+    options[match[1]] = parseValue(match[2], FLAGS[match[1]], `--${match[1]}`);
+  }
+
+  if (options.duration <= 0) throw new Error('the measured duration must be > 0 s');
+  if (options.connections < 1) throw new Error('at least one connection is needed');
+  if (options.seed < 1) throw new Error('at least one todo must be seeded (the id-based scenarios need them)');
+  if (options.startupRuns < 1) options.startupRuns = 1;
+  if (options.threads < 1) options.threads = 1;
+
+  return { options, extraTargets: config.targets, configPath: config.path };
+}

@@ -1,0 +1,76 @@
+// Process statistics from Linux /proc: CPU time (utime + stime, all threads) and resident memory
+// (VmRSS now, VmHWM = peak), plus a sampler that tracks the peak RSS of a server while it runs.
+
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+let clockTicks;
+
+/** Clock ticks per second of /proc/<pid>/stat times (getconf CLK_TCK; 100 on practically all Linux). */
+export function clockTicksPerSecond() {
+  if (clockTicks === undefined) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+/** CPU seconds (user + system) used so far by the process, or null if it is gone. */
+export function cpuSeconds(pid) {
+  let stat;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // The command name (field 2) is in parentheses and may contain spaces: split after the last ')'.
+  // The rest starts at field 3 (state); utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(fields[14 - 3]);
+  const stime = Number(fields[15 - 3]);
+  return (utime + stime) / clockTicksPerSecond();
+}
+
+/** { rssKb, hwmKb } from /proc/<pid>/status, or null if the process is gone. */
+export function memoryKb(pid) {
+  let status;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return null;
+  }
+  const field = (name) => {
+    const match = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status);
+    return match ? Number(match[1]) : 0;
+  };
+  return { rssKb: field('VmRSS'), hwmKb: field('VmHWM') };
+}
+
+/**
+ * Samples VmRSS every `intervalMs` and remembers the peak; stop() also folds in VmHWM (the kernel's own
+ * peak, which catches spikes between samples). Call stop() before the process exits.
+ */
+export class RssSampler {
+  constructor(pid, intervalMs = 100) {
+    this.pid = pid;
+    this.peakKb = 0;
+    this.sample();
+    this.timer = setInterval(() => this.sample(), intervalMs);
+    this.timer.unref();
+  }
+
+  sample() {
+    const mem = memoryKb(this.pid);
+    if (mem) this.peakKb = Math.max(this.peakKb, mem.rssKb, mem.hwmKb);
+  }
+
+  /** Stops sampling; returns the peak RSS in kB. */
+  stop() {
+    clearInterval(this.timer);
+    this.sample();
+    return this.peakKb;
+  }
+}

@@ -1,0 +1,92 @@
+// Text report of a benchmark run: per scenario and target (req/s, p50, p99, errors, server CPU), the
+// ratios of our service to the Go reference and to the bare node server, and start-up time / memory.
+
+const num = (n, digits = 0) =>
+  n == null || !Number.isFinite(n) ? '–' : n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const ms = (n) => (n == null ? '–' : n < 10 ? num(n, 2) : n < 100 ? num(n, 1) : num(n, 0));
+const mb = (kb) => (kb ? num(kb / 1024, 1) : '–');
+const ratio = (a, b) => (a == null || b == null || !b ? '–' : `${num(a / b, 2)}×`);
+
+/** Renders rows (arrays of strings) as aligned columns; `right` = indexes of right-aligned columns. */
+function table(header, rows, right = []) {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) =>
+    cells
+      .map((c, i) => (right.includes(i) ? String(c).padStart(widths[i]) : String(c).padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [line(header), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** The measured result of a scenario for a target, or undefined. */
+const measured = (target, scenario) => {
+  const r = target.scenarios?.[scenario.name];
+  return r && !r.error ? r : undefined;
+};
+
+/** The whole text report. */
+export function formatReport(results) {
+  const out = [];
+  const { meta, scenarios } = results;
+  const targets = results.targets.filter((t) => t.available);
+
+  out.push(
+    `Benchmark ${meta.date} — ${meta.tool}, ${meta.options.connections} connections, ` +
+      `${meta.options.warmup} s warm-up + ${meta.options.duration} s per scenario, ${num(meta.options.seed)} seeded todos` +
+      (meta.options.quick ? ' (quick)' : ''),
+  );
+  out.push(`Servers on CPU ${meta.serverCpu}, load generator on CPU ${meta.loadgenCpu}; ${meta.cpuModel} (${meta.cpus} CPUs), Node ${meta.node}`);
+  for (const t of results.targets.filter((t) => !t.available)) out.push(`NOTE: ${t.name} not benchmarked: ${t.note}`);
+  out.push('');
+
+  const rows = [];
+  for (const s of scenarios) {
+    targets.forEach((t, i) => {
+      const r = t.scenarios?.[s.name];
+      const first = i === 0 ? s.label : '';
+      if (!r) return;
+      if (r.error) rows.push([first, t.name, 'FAILED', '', '', '', '', r.error.slice(0, 80)]);
+      else rows.push([first, t.name, num(r.rps), ms(r.latencyMs.p50), ms(r.latencyMs.p99), num(r.errors.total), num(r.cpuPercent, 0), '']);
+    });
+  }
+  out.push(table(['Scenario', 'Target', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'CPU %', ''], rows, [2, 3, 4, 5, 6]));
+  out.push('');
+
+  const ours = targets.find((t) => t.name === 'ours');
+  const go = targets.find((t) => t.name === 'go');
+  const bare = targets.find((t) => t.name === 'bare');
+  if (ours && (go || bare)) {
+    const ratioRows = scenarios.map((s) => {
+      const o = measured(ours, s);
+      const g = go && measured(go, s);
+      const b = bare && measured(bare, s);
+      return [
+        s.label,
+        ratio(o?.rps, g?.rps),
+        ratio(o?.latencyMs.p99, g?.latencyMs.p99),
+        ratio(o?.rps, b?.rps),
+        ratio(o?.latencyMs.p99, b?.latencyMs.p99),
+      ];
+    });
+    out.push('Ours relative to the others (req/s ratio > 1 = ours faster; p99 ratio < 1 = ours lower latency):');
+    out.push(table(['Scenario', 'req/s vs go', 'p99 vs go', 'req/s vs bare', 'p99 vs bare'], ratioRows, [1, 2, 3, 4]));
+  } else {
+    out.push('Ratios: not shown (they need our service and at least one of go / bare).');
+  }
+  out.push('');
+
+  const memRows = results.targets
+    .filter((t) => t.available)
+    .map((t) => [
+      t.name,
+      t.startup?.medianMs != null ? ms(t.startup.medianMs) : '–',
+      t.startup?.runsMs ? t.startup.runsMs.map((x) => ms(x)).join(' ') : (t.startup?.error ?? ''),
+      mb(t.idleRssKb),
+      mb(t.peakRssKb),
+    ]);
+  out.push(table(['Target', 'start-up ms (median)', 'runs (ms)', 'idle RSS MB', 'peak RSS MB'], memRows, [1, 3, 4]));
+  out.push('');
+  out.push('start-up = spawn → first 200 on GET /health; idle RSS = ~0.5 s after start, empty store; peak RSS = max over all scenarios (VmRSS samples every 100 ms and VmHWM).');
+  out.push('errors = status >= 400 (wrk) / non-2xx (autocannon) + socket errors and timeouts; CPU % = server CPU time over the measured window, in % of one core.');
+  return out.join('\n');
+}

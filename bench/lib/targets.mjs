@@ -1,0 +1,148 @@
+// The benchmark targets and how to build and launch them:
+//   ours — this project's production bundle (npm run build → dist/main.cjs), fresh SQLite file per start;
+//   go   — the Go/Gin reference (../shared/reference/go-gin-seed/build.sh), in-memory;
+//   bare — bench/bare-server.mjs, plain node:http over an in-memory array (the runtime's ceiling).
+// A target that cannot be built is kept with available: false and a note saying why.
+//
+// Extra targets can come from BENCH_CONFIG: { "targets": [ { "name": "x", "label": "…", "command":
+// ["node", "server.js"], "env": { "PORT": "{port}" }, "cwd": "…" } ] } — "{port}" and "{dir}" (a fresh
+// temp dir per start) are substituted in args and env values.
+
+import { spawn } from 'node:child_process';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+/** Runs a command, capturing its output; resolves { code, output }. */
+function capture(command, args, cwd) {
+  return new Promise((done) => {
+    const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    child.on('error', (err) => done({ code: -1, output: output + err.message }));
+    child.on('close', (code) => done({ code, output }));
+  });
+}
+
+const lastLines = (text, n = 8) => text.trim().split('\n').slice(-n).join('\n');
+
+async function ours(root, { skipBuild, log }) {
+  const target = { name: 'ours', label: 'ours (Fastify + SQLite)', available: false, note: '' };
+  const bundle = join(root, 'dist', 'main.cjs');
+  if (!skipBuild) {
+    log('building ours: npm run build …');
+    const { code, output } = await capture('npm', ['run', 'build'], root);
+    if (code !== 0) {
+      target.note = `npm run build failed (exit ${code}); skipped. Last output:\n${lastLines(output)}`;
+      return target;
+    }
+  }
+  if (!existsSync(bundle)) {
+    target.note = `${bundle} does not exist${skipBuild ? ' (BENCH_SKIP_BUILD=1)' : ' after npm run build'}; skipped`;
+    return target;
+  }
+  return {
+    ...target,
+    available: true,
+    launch: ({ port, dir }) => ({
+      command: process.execPath,
+      args: [bundle],
+      cwd: root,
+      env: {
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        DATABASE_URL: `sqlite:${join(dir, 'todos.db')}`,
+        LOG_LEVEL: 'info',
+        NODE_ENV: 'production',
+      },
+    }),
+  };
+}
+
+async function go(root, { log }) {
+  const target = { name: 'go', label: 'Go/Gin reference', available: false, note: '' };
+  const dir = resolve(root, '..', 'shared', 'reference', 'go-gin-seed');
+  const script = join(dir, 'build.sh');
+  if (!existsSync(script)) {
+    target.note = `no Go reference at ${dir}; skipped`;
+    return target;
+  }
+  log(`building go: ${script} …`);
+  const { code, output } = await capture('bash', [script], dir);
+  const binary = output.trim().split('\n').at(-1)?.trim();
+  if (code !== 0 || !binary) {
+    target.note = `build.sh failed (exit ${code}); skipped. Last output:\n${lastLines(output)}`;
+    return target;
+  }
+  try {
+    accessSync(binary, constants.X_OK);
+  } catch {
+    target.note = `build.sh did not produce an executable (last line: ${binary}); skipped`;
+    return target;
+  }
+  return {
+    ...target,
+    available: true,
+    binary,
+    // cwd = a fresh temp dir, so that godotenv finds no stray .env file.
+    launch: ({ port, dir: tmp }) => ({
+      command: binary,
+      args: [],
+      cwd: tmp,
+      env: { PORT: String(port), GIN_MODE: 'release', GOMAXPROCS: '1' },
+    }),
+  };
+}
+
+function bare(root) {
+  const script = join(root, 'bench', 'bare-server.mjs');
+  return {
+    name: 'bare',
+    label: 'bare node:http (in-memory)',
+    available: true,
+    note: '',
+    launch: ({ port }) => ({
+      command: process.execPath,
+      args: [script],
+      cwd: root,
+      env: { PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'production' },
+    }),
+  };
+}
+
+function fromConfig(spec) {
+  if (!spec.name || !Array.isArray(spec.command) || spec.command.length === 0) {
+    throw new Error(`BENCH_CONFIG target needs "name" and a non-empty "command" array: ${JSON.stringify(spec)}`);
+  }
+  const fill = (value, vars) => String(value).replaceAll('{port}', String(vars.port)).replaceAll('{dir}', vars.dir);
+  return {
+    name: spec.name,
+    label: spec.label ?? spec.name,
+    available: true,
+    note: '',
+    launch: (vars) => ({
+      command: fill(spec.command[0], vars),
+      args: spec.command.slice(1).map((a) => fill(a, vars)),
+      cwd: spec.cwd ? fill(spec.cwd, vars) : vars.dir,
+      env: Object.fromEntries(Object.entries(spec.env ?? { PORT: '{port}' }).map(([k, v]) => [k, fill(v, vars)])),
+    }),
+  };
+}
+
+/**
+ * Builds the selected targets (in the order given) and returns their descriptions.
+ * @param {{ root: string, names: string[], extra: object[], skipBuild: boolean, log: (msg: string) => void }} opts
+ */
+export async function prepareTargets({ root, names, extra, skipBuild, log }) {
+  const builders = { ours: () => ours(root, { skipBuild, log }), go: () => go(root, { log }), bare: () => bare(root) };
+  const extras = new Map(extra.map((spec) => [spec.name, spec]));
+  // Extra targets from the config file always run (after the named ones, unless named themselves).
+  const wanted = [...names, ...[...extras.keys()].filter((n) => !names.includes(n) && !builders[n])];
+  const targets = [];
+  for (const name of wanted) {
+    if (extras.has(name)) targets.push(fromConfig(extras.get(name)));
+    else if (builders[name]) targets.push(await builders[name]());
+    else throw new Error(`unknown target "${name}" (known: ours, go, bare${extras.size ? ', ' + [...extras.keys()].join(', ') : ''})`);
+  }
+  return targets;
+}

@@ -1,0 +1,249 @@
+#!/usr/bin/env node
+// Benchmark orchestrator (`npm run bench`, `npm run bench -- --quick`).
+//
+// For each target (ours: the production bundle on SQLite; go: the Go/Gin reference; bare: a plain
+// node:http server — see lib/targets.mjs), one at a time, with the server pinned to CPU 0 and the load
+// generator (wrk, or autocannon as a fallback) pinned to CPU 1:
+//   1. start-up time: spawn → first 200 on GET /health, several fresh starts, median; idle RSS;
+//   2. per scenario (lib/scenarios.mjs) on a FRESH server (new process, empty store): seed todos through
+//      POST /api/todos, warm up, then a measured run: req/s, p50/p99, errors, server CPU %, peak RSS.
+//      A fresh server per scenario keeps the scenarios independent: the POST and mix runs add tens of
+//      thousands of todos, which would otherwise slow down every later scenario of the in-memory servers.
+// Output: the text report on stdout; bench/results/latest.json (+ a timestamped copy) and
+// bench/results/latest.svg. Progress goes to stderr. Options: see lib/options.mjs.
+
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { renderChart } from './lib/chart.mjs';
+import { seedTodos } from './lib/http.mjs';
+import { abortLoad, detectTool, runLoad } from './lib/load.mjs';
+import { loadOptions } from './lib/options.mjs';
+import { LOADGEN_CPU, SERVER_CPU, freePort, hasTaskset, pinSelf, startServer, stopServer } from './lib/proc.mjs';
+import { RssSampler, cpuSeconds, memoryKb } from './lib/procstats.mjs';
+import { formatReport } from './lib/report.mjs';
+import { selectScenarios } from './lib/scenarios.mjs';
+import { prepareTargets } from './lib/targets.mjs';
+
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(BENCH_DIR, '..');
+const RESULTS_DIR = join(BENCH_DIR, 'results');
+
+const log = (message) => process.stderr.write(`[bench] ${message}\n`);
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+// --- cleanup on Ctrl-C: stop the running server and load generator, remove temp dirs ------------------
+
+const live = { server: null, dirs: new Set() };
+
+function tempDir(prefix) {
+  const dir = mkdtempSync(join(os.tmpdir(), `bench-${prefix}-`));
+  live.dirs.add(dir);
+  return dir;
+}
+
+function removeDir(dir) {
+  rmSync(dir, { recursive: true, force: true });
+  live.dirs.delete(dir);
+}
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    log(`${signal}: stopping`);
+    abortLoad();
+    if (live.server && !live.server.exited()) live.server.child.kill('SIGKILL');
+    for (const dir of live.dirs) rmSync(dir, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
+
+/** Starts a fresh instance of a target (new temp dir, new port). */
+async function launch(target) {
+  const dir = tempDir(target.name);
+  const port = await freePort();
+  const spec = target.launch({ port, dir });
+  try {
+    const server = await startServer({ ...spec, port, logFile: join(dir, 'stderr.log') });
+    live.server = server;
+    return { server, dir };
+  } catch (err) {
+    removeDir(dir);
+    throw err;
+  }
+}
+
+async function shutdown({ server, dir }) {
+  await stopServer(server);
+  live.server = null;
+  removeDir(dir);
+}
+
+/** Start-up time over several fresh starts; idle RSS of the last one. */
+async function measureStartup(target, runs) {
+  const runsMs = [];
+  let idleRssKb = null;
+  for (let i = 0; i < runs; i++) {
+    const instance = await launch(target);
+    runsMs.push(instance.server.startupMs);
+    if (i === runs - 1) {
+      await sleep(500);
+      idleRssKb = memoryKb(instance.server.pid)?.rssKb ?? null;
+    }
+    await shutdown(instance);
+  }
+  return { startup: { runsMs, medianMs: median(runsMs) }, idleRssKb };
+}
+
+/** Shows a countdown on a terminal while a load runs. */
+function countdown(prefix, seconds) {
+  if (!process.stderr.isTTY) return () => {};
+  const end = Date.now() + seconds * 1000;
+  const tick = () => process.stderr.write(`\r[bench] ${prefix} ${Math.max(0, Math.ceil((end - Date.now()) / 1000))} s left `);
+  tick();
+  const timer = setInterval(tick, 1000);
+  return () => {
+    clearInterval(timer);
+    process.stderr.write('\r\x1b[K');
+  };
+}
+
+/** One scenario on a fresh server: seed, warm up, measure. */
+async function runScenario(target, scenario, { options, tool }) {
+  const tag = `[${target.name}] ${scenario.label}`;
+  const instance = await launch(target);
+  const { server } = instance;
+  const sampler = new RssSampler(server.pid);
+  try {
+    log(`${tag}: seeding ${options.seed} todos …`);
+    const ids = await seedTodos(server.base, options.seed, options.seedConcurrency);
+    const params = { idMin: ids[0], idMax: ids.at(-1), pages: Math.max(1, Math.ceil(ids.length / 10)) };
+    if (ids.at(-1) - ids[0] + 1 !== ids.length) log(`${tag}: WARNING seeded ids are not contiguous; some lookups will 404`);
+
+    const load = { tool: tool.name, base: server.base, scenario, params, connections: options.connections, threads: options.threads };
+    if (options.warmup > 0) {
+      const done = countdown(`${tag}: warm-up`, options.warmup);
+      await runLoad({ ...load, seconds: options.warmup }).finally(done);
+    }
+
+    const done = countdown(`${tag}: measuring`, options.duration);
+    const cpuBefore = cpuSeconds(server.pid);
+    const wallBefore = performance.now();
+    const result = await runLoad({ ...load, seconds: options.duration }).finally(done);
+    const wall = (performance.now() - wallBefore) / 1000;
+    const cpuAfter = cpuSeconds(server.pid);
+    if (server.exited()) throw new Error(`the server exited during the run (${JSON.stringify(server.exitInfo())})`);
+
+    const cpuPercent = cpuBefore != null && cpuAfter != null ? ((cpuAfter - cpuBefore) / wall) * 100 : null;
+    const peakRssKb = sampler.stop();
+    log(
+      `${tag}: ${Math.round(result.rps)} req/s, p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms, ` +
+        `${result.errors.total} errors, CPU ${cpuPercent?.toFixed(0)} %, peak RSS ${(peakRssKb / 1024).toFixed(1)} MB`,
+    );
+    return { ...result, cpuPercent, peakRssKb, seeded: ids.length, params };
+  } finally {
+    sampler.stop();
+    await shutdown(instance);
+  }
+}
+
+async function benchTarget(target, scenarios, context) {
+  log(`=== ${target.label} ===`);
+  const result = { name: target.name, label: target.label, available: true, note: target.note, scenarios: {}, peakRssKb: 0 };
+  if (target.binary) result.binary = target.binary;
+  try {
+    log(`[${target.name}] start-up time (${context.options.startupRuns} fresh starts) …`);
+    Object.assign(result, await measureStartup(target, context.options.startupRuns));
+    log(`[${target.name}] start-up median ${result.startup.medianMs.toFixed(1)} ms; idle RSS ${(result.idleRssKb / 1024).toFixed(1)} MB`);
+  } catch (err) {
+    log(`[${target.name}] cannot start: ${err.message}`);
+    return { ...result, available: false, note: `could not start: ${err.message}` };
+  }
+  for (const scenario of scenarios) {
+    try {
+      const r = await runScenario(target, scenario, context);
+      result.scenarios[scenario.name] = r;
+      result.peakRssKb = Math.max(result.peakRssKb, r.peakRssKb);
+    } catch (err) {
+      log(`[${target.name}] ${scenario.label}: FAILED: ${err.message}`);
+      result.scenarios[scenario.name] = { error: err.message };
+    }
+  }
+  return result;
+}
+
+function describeEnvironment(options, tool, configPath) {
+  const git = (...args) => {
+    try {
+      return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return null;
+    }
+  };
+  return {
+    date: new Date().toISOString(),
+    tool: tool.version,
+    node: process.version,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model?.trim() ?? 'unknown CPU',
+    kernel: os.release(),
+    serverCpu: hasTaskset() ? SERVER_CPU : 'any (no taskset)',
+    loadgenCpu: hasTaskset() ? LOADGEN_CPU : 'any (no taskset)',
+    commit: git('rev-parse', 'HEAD'),
+    dirty: git('status', '--porcelain', '--untracked-files=no') ? true : false,
+    config: configPath,
+    options,
+  };
+}
+
+function writeResults(results) {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const json = JSON.stringify(results, null, 2) + '\n';
+  const stamp = results.meta.date.replace(/[:.]/g, '-');
+  writeFileSync(join(RESULTS_DIR, 'latest.json'), json);
+  writeFileSync(join(RESULTS_DIR, `bench-${stamp}.json`), json);
+  writeFileSync(join(RESULTS_DIR, 'latest.svg'), renderChart(results));
+  return [join(RESULTS_DIR, 'latest.json'), join(RESULTS_DIR, `bench-${stamp}.json`), join(RESULTS_DIR, 'latest.svg')];
+}
+
+async function main() {
+  const { options, extraTargets, configPath } = loadOptions();
+  const scenarios = selectScenarios(options.scenarios);
+  const tool = detectTool(options.tool);
+
+  if (!hasTaskset()) log('WARNING: taskset not found; servers and load generator are not pinned to separate CPUs');
+  else if (os.cpus().length < 2) log('WARNING: fewer than 2 CPUs; the server and the load generator share a core');
+  else pinSelf(LOADGEN_CPU); // keep this process (seeding, sampling) off the server's core
+  log(`load generator: ${tool.version}; ${options.quick ? 'quick run' : 'full run'}: ${options.warmup} s warm-up + ${options.duration} s × ${scenarios.length} scenarios, ${options.connections} connections, ${options.seed} seeded todos`);
+
+  const targets = await prepareTargets({ root: ROOT, names: options.targets, extra: extraTargets, skipBuild: options.skipBuild, log });
+  for (const t of targets.filter((t) => !t.available)) log(`NOTE: skipping ${t.name}: ${t.note}`);
+
+  const context = { options, tool };
+  const results = {
+    meta: describeEnvironment(options, tool, configPath),
+    scenarios: scenarios.map(({ name, label, short }) => ({ name, label, short })),
+    targets: [],
+  };
+  for (const target of targets) {
+    results.targets.push(target.available ? await benchTarget(target, scenarios, context) : { name: target.name, label: target.label, available: false, note: target.note });
+  }
+
+  const files = writeResults(results);
+  process.stdout.write(formatReport(results) + '\n');
+  log(`wrote ${files.join(', ')}`);
+}
+
+main().catch((err) => {
+  log(`error: ${err.stack ?? err.message}`);
+  if (live.server && !live.server.exited()) live.server.child.kill('SIGKILL');
+  for (const dir of live.dirs) rmSync(dir, { recursive: true, force: true });
+  process.exit(1);
+});

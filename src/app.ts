@@ -1,0 +1,149 @@
+// Builds the Fastify application: cross-cutting concerns only (request ids, request logs, body parsing,
+// CORS, errors as problem details). The routes themselves are listed in src/routes.ts.
+import { randomUUID } from 'node:crypto';
+import cors from '@fastify/cors';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from 'fastify';
+import type { BuildInfo } from './build-info.js';
+import type { Config } from './config.js';
+import { HttpProblem, ProblemType, problemBody, type ProblemInit } from './http/problem.js';
+import { trackRoutes } from './http/route-table.js';
+import { addRoutes } from './routes.js';
+import type { Storage } from './storage/index.js';
+import type { Logger } from './telemetry/logger.js';
+
+export interface AppDeps {
+  config: Config;
+  logger: Logger;
+  storage: Storage;
+  build: BuildInfo;
+}
+
+export type App = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+/** A client's X-Request-Id is kept when it is short and plain; anything else gets a fresh UUID. */
+const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+
+export function buildApp({ config, logger, storage, build }: AppDeps): App {
+  const app = Fastify({
+    logger: false, // one line per request is written by the onResponse hook below, with the fields we chose
+    bodyLimit: config.bodyLimit,
+    trustProxy: config.trustProxy,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const header = req.headers['x-request-id'];
+      return typeof header === 'string' && SANE_REQUEST_ID.test(header) ? header : randomUUID();
+    },
+    routerOptions: { ignoreTrailingSlash: true },
+    ajv: { customOptions: { coerceTypes: false, allErrors: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const routes = trackRoutes(app);
+
+  // Bodies are JSON whatever the Content-Type says, as the Go reference reads them (curl -d sends a form type).
+  app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+
+  app.register(cors, {
+    origin: config.cors.origins,
+    credentials: config.cors.credentials,
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    exposedHeaders: ['X-Request-Id', 'Content-Length'],
+    maxAge: 12 * 60 * 60,
+  });
+
+  app.addHook('onRequest', (req, reply, done) => {
+    reply.header('x-request-id', req.id);
+    done();
+  });
+
+  app.addHook('onResponse', (req, reply, done) => {
+    const status = reply.statusCode;
+    const line = {
+      request_id: req.id,
+      method: req.method,
+      route: req.routeOptions.url ?? null,
+      url: req.url,
+      status,
+      bytes: Number(reply.getHeader('content-length') ?? 0),
+      duration_ms: Math.round(reply.elapsedTime * 1000) / 1000,
+      remote_addr: req.ip,
+      user_agent: req.headers['user-agent'],
+    };
+    if (status >= 500) logger.error(line, 'request failed');
+    else logger.info(line, 'request completed');
+    done();
+  });
+
+  app.setErrorHandler((error: FastifyError, req, reply) => {
+    const problem = toProblem(error);
+    if (problem.status >= 500) {
+      logger.error({ err: error, request_id: req.id }, 'unhandled error');
+    }
+    return sendProblem(req, reply, problem);
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?', 1)[0]!;
+    const allowed = routes.allowedMethods(path);
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '));
+      return sendProblem(req, reply, { status: 405, detail: `${req.method} is not allowed on ${path}; use ${allowed.join(', ')}.` });
+    }
+    return sendProblem(req, reply, { status: 404, detail: `No route for ${req.method} ${path}.` });
+  });
+
+  addRoutes(app, { storage, config, build, routes });
+  return app;
+}
+
+export function sendProblem(req: FastifyRequest, reply: FastifyReply, init: ProblemInit) {
+  return reply
+    .code(init.status)
+    .type('application/problem+json')
+    .send(problemBody(init, req.url, req.id));
+}
+
+/** Maps anything thrown in the request pipeline to a problem. 5xx details never reach the client. */
+function toProblem(error: FastifyError): ProblemInit {
+  if (error instanceof HttpProblem) return error.init;
+  if (error.validation) {
+    const errors = error.validation.map((v) => {
+      const missing = (v.params as { missingProperty?: string }).missingProperty;
+      const field = [error.validationContext, ...v.instancePath.split('/').filter(Boolean), missing].filter(Boolean).join('.');
+      // A regular expression means nothing to a client: say what the pattern forbids instead.
+      const message = v.keyword === 'pattern' ? 'contains characters that are not allowed (control characters, or blank)' : (v.message ?? 'is invalid');
+      return { field, message };
+    });
+    if (error.validationContext === 'params') {
+      return { status: 400, type: ProblemType.invalidId, title: 'Invalid id', detail: 'The todo id must be a non-zero integer.', errors };
+    }
+    return {
+      status: 400,
+      type: ProblemType.validation,
+      title: 'Invalid request',
+      detail: `The request is not valid: ${errors.map((e) => `${e.field} ${e.message}`).join('; ')}.`,
+      errors,
+    };
+  }
+  const status = error.statusCode ?? 500;
+  if (status >= 500) return { status: 500, detail: 'The server could not handle the request. It has been logged.' };
+  if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error instanceof SyntaxError) {
+    return { status: 400, type: ProblemType.invalidJson, title: 'Invalid JSON', detail: 'The request body is not valid JSON.' };
+  }
+  return { status, detail: error.message };
+}

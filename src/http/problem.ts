@@ -1,0 +1,93 @@
+// RFC 9457 problem details. Every 4xx/5xx body of the service is built here. Besides the standard members it
+// carries the Go reference's `error` (a human message) and `timestamp`, so clients of that API keep working.
+import Type, { type Static } from 'typebox';
+
+/** Problem type URIs. `about:blank` means "nothing beyond the HTTP status"; the others name our own cases. */
+export const ProblemType = {
+  blank: 'about:blank',
+  validation: 'urn:todo-service:problem:validation-error',
+  invalidJson: 'urn:todo-service:problem:invalid-json',
+  invalidId: 'urn:todo-service:problem:invalid-id',
+  todoNotFound: 'urn:todo-service:problem:todo-not-found',
+} as const;
+
+export const ProblemSchema = Type.Object(
+  {
+    type: Type.String({ description: 'Problem type URI; `about:blank` when the status says it all.' }),
+    title: Type.String({ description: 'Short summary of the problem type.' }),
+    status: Type.Integer({ description: 'The HTTP status code.' }),
+    detail: Type.String({ description: 'What went wrong with this request.' }),
+    instance: Type.String({ description: 'The request path this problem is about.' }),
+    error: Type.String({ description: 'Same as `detail`: the Go reference\'s error member.' }),
+    timestamp: Type.String({ format: 'date-time' }),
+    request_id: Type.String({ description: 'The request id, also in the `X-Request-Id` header.' }),
+    errors: Type.Optional(
+      Type.Array(
+        Type.Object({ field: Type.String(), message: Type.String() }),
+        { description: 'For validation errors: each failing field.' },
+      ),
+    ),
+  },
+  { additionalProperties: true },
+);
+
+export type Problem = Static<typeof ProblemSchema>;
+
+export interface ProblemInit {
+  status: number;
+  type?: string;
+  title?: string;
+  detail: string;
+  errors?: { field: string; message: string }[];
+}
+
+/** An error that becomes a problem response with its own status and message. */
+export class HttpProblem extends Error {
+  constructor(readonly init: ProblemInit) {
+    super(init.detail);
+    this.name = 'HttpProblem';
+  }
+}
+
+export const invalidId = () =>
+  new HttpProblem({ status: 400, type: ProblemType.invalidId, title: 'Invalid id', detail: 'The todo id must be a non-zero integer.' });
+
+export const todoNotFound = (id: number) =>
+  new HttpProblem({ status: 404, type: ProblemType.todoNotFound, title: 'Todo not found', detail: `No todo with id ${id}.` });
+
+const STATUS_TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+export function statusTitle(status: number): string {
+  return STATUS_TITLES[status] ?? (status >= 500 ? 'Server Error' : 'Client Error');
+}
+
+export function problemBody(init: ProblemInit, instance: string, requestId: string): Problem {
+  const body: Problem = {
+    type: init.type ?? ProblemType.blank,
+    title: init.title ?? statusTitle(init.status),
+    status: init.status,
+    detail: init.detail,
+    instance,
+    error: init.detail,
+    timestamp: new Date().toISOString(),
+    request_id: requestId,
+  };
+  if (init.errors) body.errors = init.errors;
+  return body;
+}
+
+/** Response schemas for the listed problem statuses, for a route's `response` map. */
+export function problemResponses<const S extends readonly number[]>(...statuses: S) {
+  return Object.fromEntries(
+    statuses.map((s) => [s, { ...ProblemSchema, description: statusTitle(s) }]),
+  ) as unknown as { [K in S[number]]: typeof ProblemSchema };
+}

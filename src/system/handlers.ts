@@ -1,0 +1,69 @@
+// `GET /` and `GET /health`: what runs, since when, on what, and how much memory it holds.
+import type { BuildInfo } from '../build-info.js';
+
+export interface SystemDeps {
+  env: string;
+  version: string;
+  build: BuildInfo;
+  /** "METHOD path" → summary, from the route table. */
+  endpoints: () => Record<string, string>;
+}
+
+const startedAt = performance.now();
+const MB = 1024 * 1024;
+const round1 = (n: number) => Math.round(n * 10) / 10;
+
+/** Formats milliseconds the way Go's time.Duration prints: 1h2m3.456s, 4.5s, 120ms. */
+export function goDuration(ms: number): string {
+  if (ms < 1000) return `${Number(ms.toFixed(3))}ms`;
+  let seconds = ms / 1000;
+  const h = Math.floor(seconds / 3600);
+  seconds -= h * 3600;
+  const m = Math.floor(seconds / 60);
+  seconds -= m * 60;
+  return `${h > 0 ? `${h}h` : ''}${h > 0 || m > 0 ? `${m}m` : ''}${Number(seconds.toFixed(3))}s`;
+}
+
+export function systemHandlers(deps: SystemDeps) {
+  const platform = `${process.platform}/${process.arch}`;
+  const build = { commit: deps.build.commit, commit_time: deps.build.commit_time, dirty: deps.build.dirty };
+
+  return {
+    info: () => {
+      const uptimeMs = performance.now() - startedAt;
+      const m = process.memoryUsage();
+      return {
+        message: 'Todo API (TypeScript) is running',
+        version: deps.version,
+        environment: deps.env,
+        runtime: process.version,
+        platform,
+        uptime: goDuration(uptimeMs),
+        uptime_seconds: round1(uptimeMs / 1000),
+        memory: {
+          rss_bytes: m.rss,
+          heap_used_bytes: m.heapUsed,
+          heap_total_bytes: m.heapTotal,
+          external_bytes: m.external,
+        },
+        timestamp: new Date().toISOString(),
+        endpoints: deps.endpoints(),
+      };
+    },
+
+    health: () => {
+      const uptimeMs = performance.now() - startedAt;
+      const m = process.memoryUsage();
+      return {
+        status: 'healthy' as const,
+        timestamp: new Date().toISOString(),
+        uptime: goDuration(uptimeMs),
+        uptime_seconds: round1(uptimeMs / 1000),
+        version: deps.version,
+        runtime: process.version,
+        memory: { rss_mb: round1(m.rss / MB), heap_used_mb: round1(m.heapUsed / MB), heap_total_mb: round1(m.heapTotal / MB) },
+        build,
+      };
+    },
+  };
+}

@@ -1,0 +1,27 @@
+// JSON logs with pino. The destination is asynchronous (sonic-boom): a log call queues the line and returns,
+// so a slow stdout never stalls a request. flush() drains it at shutdown.
+import pino, { type DestinationStream, type Logger } from 'pino';
+import type { Config } from '../config.js';
+
+export type { Logger } from 'pino';
+
+export async function createLogger(config: Config['log'], destination?: DestinationStream): Promise<Logger> {
+  const options: pino.LoggerOptions = {
+    level: config.level,
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  };
+  if (destination) return pino(options, destination);
+  if (config.format === 'pretty') {
+    // Loaded only when asked for: development output, not needed in production.
+    const { default: pretty } = await import('pino-pretty');
+    return pino(options, pretty({ colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l' }));
+  }
+  return pino(options, pino.destination({ dest: 1, sync: false }));
+}
+
+export function flushLogger(logger: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    logger.flush(() => resolve());
+  });
+}

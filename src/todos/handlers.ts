@@ -1,0 +1,99 @@
+// Todo handlers: read the validated request, call the repository, shape the reference's envelopes.
+// Dependencies arrive by closure; the route list in src/routes.ts wires each handler to its schema.
+import { invalidId, todoNotFound } from '../http/problem.js';
+import type { SchemaReply as Rep, SchemaRequest as Req } from '../http/types.js';
+import type { TodoRepository } from './repository.js';
+import type { CreateTodoRoute, DeleteTodoRoute, GetTodoRoute, ListTodosRoute, UpdateTodoRoute } from './schemas.js';
+
+const DEFAULT_PAGE = 1;
+const DEFAULT_LIMIT = 10;
+const MAX_LIMIT = 100;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** Go's strconv.Atoi with a default: an optionally signed decimal integer, anything else → the default. */
+export function parseIntOr(raw: string | undefined, fallback: number): number {
+  if (raw === undefined || !/^[+-]?[0-9]+$/.test(raw)) return fallback;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) ? n : fallback;
+}
+
+/**
+ * A path id as the Go reference reads it: 0 or unparsable → 400. The params schema has already checked the
+ * digits; ids past 2^53 exist in no table here, so a 64-bit one is simply not found.
+ */
+export function parseId(raw: string): number {
+  const n = Number(raw);
+  if (n === 0) throw invalidId();
+  if (Number.isSafeInteger(n)) return n;
+  const big = BigInt(raw);
+  if (big < INT64_MIN || big > INT64_MAX) throw invalidId();
+  return Number.MAX_SAFE_INTEGER;
+}
+
+const now = () => new Date().toISOString();
+
+export function todoHandlers(todos: TodoRepository) {
+  return {
+    list: async (req: Req<typeof ListTodosRoute>) => {
+      const { page: rawPage, limit: rawLimit, completed } = req.query;
+      const page = Math.max(DEFAULT_PAGE, parseIntOr(rawPage, DEFAULT_PAGE));
+      let limit = parseIntOr(rawLimit, DEFAULT_LIMIT);
+      if (limit < 1 || limit > MAX_LIMIT) limit = DEFAULT_LIMIT;
+      const { items, total } = await todos.list({
+        offset: (page - 1) * limit,
+        limit,
+        completed: completed === undefined ? undefined : completed === 'true',
+      });
+      return {
+        todos: items,
+        pagination: { current_page: page, total_items: total, items_per_page: limit },
+        timestamp: now(),
+      };
+    },
+
+    get: async (req: Req<typeof GetTodoRoute>) => {
+      const id = parseId(req.params.id);
+      const todo = await todos.get(id);
+      if (!todo) throw todoNotFound(id);
+      return { todo, timestamp: now() };
+    },
+
+    create: async (req: Req<typeof CreateTodoRoute>, reply: Rep<typeof CreateTodoRoute>) => {
+      // Only the fields a client may set are read: no id, completed or timestamps from the body.
+      const todo = await todos.create({ title: req.body.title, description: req.body.description ?? '' });
+      return reply.code(201).send({ message: 'Todo created', todo, timestamp: now() });
+    },
+
+    update: async (req: Req<typeof UpdateTodoRoute>) => {
+      const id = parseId(req.params.id);
+      const { title, description, completed } = req.body;
+      // The reference's partial-update rules: empty or null title/description keep the stored value,
+      // completed changes only when it is present.
+      const todo = await todos.update(id, {
+        title: title || undefined,
+        description: description || undefined,
+        completed: completed ?? undefined,
+      });
+      if (!todo) throw todoNotFound(id);
+      return { message: 'Todo updated', todo, timestamp: now() };
+    },
+
+    remove: async (req: Req<typeof DeleteTodoRoute>) => {
+      const id = parseId(req.params.id);
+      const todo = await todos.delete(id);
+      if (!todo) throw todoNotFound(id);
+      return { message: 'Todo deleted', todo, timestamp: now() };
+    },
+  };
+}
+
+/** Trims a string `title` before validation; a blank one is left as is, so validation rejects it. */
+export function trimTitle(req: { body: unknown }, _reply: unknown, done: () => void): void {
+  const body = req.body as { title?: unknown } | null;
+  if (body && typeof body === 'object' && typeof body.title === 'string') {
+    const trimmed = body.title.trim();
+    if (trimmed !== '') body.title = trimmed;
+  }
+  done();
+}

@@ -1,0 +1,122 @@
+// The todo API's contract: one TypeBox schema per route. Each one validates the request, compiles the
+// response serializer, types the handler, and (later) feeds the OpenAPI document.
+import Type from 'typebox';
+import { problemResponses } from '../http/problem.js';
+
+// Accepted text never holds control characters (tab, LF and CR aside in descriptions) or unpaired UTF-16
+// surrogates: what a client stores comes back byte-identical on every backend.
+const TITLE_PATTERN = '^(?=[^]*\\S)[^\\p{Cc}\\p{Cs}]*$';
+const DESCRIPTION_PATTERN = '^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F\\p{Cs}]*$';
+
+export const TITLE_MAX = 200;
+export const DESCRIPTION_MAX = 2000;
+
+const Title = Type.String({
+  minLength: 1,
+  maxLength: TITLE_MAX,
+  pattern: TITLE_PATTERN,
+  description: `Trimmed of surrounding whitespace, then 1–${TITLE_MAX} characters; no control characters.`,
+  examples: ['Buy milk'],
+});
+const Description = Type.String({
+  maxLength: DESCRIPTION_MAX,
+  pattern: DESCRIPTION_PATTERN,
+  description: `Up to ${DESCRIPTION_MAX} characters.`,
+  examples: ['2 litres, semi-skimmed'],
+});
+
+export const TodoSchema = Type.Object({
+  id: Type.Integer({ minimum: 1, examples: [1] }),
+  title: Type.String(),
+  description: Type.String(),
+  completed: Type.Boolean(),
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' }),
+});
+
+const Timestamp = Type.String({ format: 'date-time', description: 'When the response was made.' });
+
+const TodoEnvelope = Type.Object({
+  message: Type.String(),
+  todo: TodoSchema,
+  timestamp: Timestamp,
+});
+
+const IdParams = Type.Object({
+  id: Type.String({ pattern: '^[+-]?[0-9]+$', description: 'The todo id (a non-zero integer).', examples: ['1'] }),
+});
+
+// Query values are strings, read as the Go reference reads them: an unparsable page or limit falls back to
+// the default instead of failing.
+export const ListTodosRoute = {
+  summary: 'List todos, a page at a time',
+  tags: ['todos'],
+  querystring: Type.Object({
+    page: Type.Optional(Type.String({ description: 'Page number from 1; below 1 or not a number → 1.', examples: ['1'] })),
+    limit: Type.Optional(Type.String({ description: 'Page size 1–100; outside that or not a number → 10.', examples: ['10'] })),
+    completed: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')], { description: 'Only completed (`true`) or open (`false`) todos.' })),
+  }),
+  response: {
+    200: Type.Object({
+      todos: Type.Array(TodoSchema),
+      pagination: Type.Object({
+        current_page: Type.Integer(),
+        total_items: Type.Integer({ description: 'Todos matching the filter, over all pages.' }),
+        items_per_page: Type.Integer(),
+      }),
+      timestamp: Timestamp,
+    }),
+    ...problemResponses(400),
+  },
+};
+
+export const GetTodoRoute = {
+  summary: 'Get one todo',
+  tags: ['todos'],
+  params: IdParams,
+  response: {
+    200: Type.Object({ todo: TodoSchema, timestamp: Timestamp }),
+    ...problemResponses(400, 404),
+  },
+};
+
+export const CreateTodoRoute = {
+  summary: 'Create a todo',
+  tags: ['todos'],
+  description: 'The body is read as JSON whatever its Content-Type. Unknown fields are ignored: `id`, `completed` and the timestamps are set by the server.',
+  body: Type.Object({
+    title: Title,
+    description: Type.Optional(Type.Union([Description, Type.Null()])),
+  }),
+  response: {
+    201: TodoEnvelope,
+    ...problemResponses(400, 413),
+  },
+};
+
+const UpdateBody = Type.Object({
+  title: Type.Optional(Type.Union([Type.Literal(''), Title, Type.Null()], { description: 'New title; empty or null keeps the current one.' })),
+  description: Type.Optional(Type.Union([Description, Type.Null()], { description: 'New description; empty or null keeps the current one.' })),
+  completed: Type.Optional(Type.Union([Type.Boolean(), Type.Null()], { description: 'Set when present; null or absent keeps it.' })),
+});
+
+export const UpdateTodoRoute = {
+  summary: 'Update a todo (fields left out or empty keep their value)',
+  tags: ['todos'],
+  params: IdParams,
+  body: UpdateBody,
+  response: {
+    200: TodoEnvelope,
+    ...problemResponses(400, 404, 413),
+  },
+};
+
+export const DeleteTodoRoute = {
+  summary: 'Delete a todo, returning it',
+  tags: ['todos'],
+  params: IdParams,
+  response: {
+    200: TodoEnvelope,
+    ...problemResponses(400, 404),
+  },
+};
