@@ -56,7 +56,10 @@ export function buildApp({ config, logger, storage, build }: AppDeps): App {
   const routes = trackRoutes(app);
 
   // Bodies are JSON whatever the Content-Type says, as the Go reference reads them (curl -d sends a form type).
-  app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  // Fastify's own text/plain parser would hand the handler a string, so every type goes to the JSON parser.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, parseJson);
 
   app.register(cors, {
     origin: config.cors.origins,

@@ -24,7 +24,7 @@ export const ConfigSchema = Type.Object({
   CORS_CREDENTIALS: Type.Boolean({ default: false, description: 'Send `Access-Control-Allow-Credentials: true`; only allowed with an explicit `CORS_ORIGINS` list.' }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1, default: 1_048_576, description: 'Largest accepted request body; larger gets 413.' }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 10_000, description: 'On SIGTERM/SIGINT, how long in-flight requests may take before connections are cut.' }),
-  TRUST_PROXY: Type.Union([Type.Boolean(), Type.String({ minLength: 1 })], { default: false, description: '`true`, `false`, or a comma-separated list of proxy addresses/CIDRs whose `X-Forwarded-*` headers are believed.' }),
+  TRUST_PROXY: Type.String({ minLength: 1, default: 'false', description: '`true`, `false`, or a comma-separated list of proxy addresses/CIDRs whose `X-Forwarded-*` headers are believed.' }),
 });
 
 export type RawConfig = Static<typeof ConfigSchema>;
@@ -66,13 +66,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   }
   const candidate = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, raw)) as Record<string, unknown>;
 
+  // Each key is checked on its own, so the message lists every bad key, not just the first few errors.
   const problems: string[] = [];
   const bad = new Set<string>();
-  for (const error of Value.Errors(ConfigSchema, candidate)) {
-    const key = error.instancePath.split('/')[1];
-    if (!key || bad.has(key)) continue;
+  for (const [key, schema] of Object.entries(properties)) {
+    if (candidate[key] === undefined || Value.Check(schema, candidate[key])) continue;
     bad.add(key);
-    problems.push(`${key}=${JSON.stringify(env[key])}: expected ${describe(properties[key]!)}`);
+    problems.push(`${key}=${JSON.stringify(env[key])}: expected ${describe(schema)}`);
   }
   const c = candidate as RawConfig;
   if (!bad.has('CORS_ORIGINS') && !bad.has('CORS_CREDENTIALS') && c.CORS_CREDENTIALS && splitList(c.CORS_ORIGINS).includes('*')) {
@@ -93,7 +93,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     },
     bodyLimit: c.BODY_LIMIT_BYTES,
     shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_MS,
-    trustProxy: typeof c.TRUST_PROXY === 'boolean' ? c.TRUST_PROXY : splitList(c.TRUST_PROXY),
+    trustProxy: c.TRUST_PROXY === 'true' || (c.TRUST_PROXY !== 'false' && splitList(c.TRUST_PROXY)),
   };
 }
 

@@ -1,0 +1,151 @@
+// Durability and process lifecycle: data survives restarts, migrations run once, and a SIGTERM lets the
+// request in flight finish before the process exits 0.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import type { Todo } from '../src/todos/repository.js';
+import { MAIN, http, startService, tempDir } from './helpers.js';
+
+describe('storage', () => {
+  test('todos survive a restart on the same file', async () => {
+    const first = await startService();
+    const created = await http<{ todo: Todo }>(first.url, 'POST', '/api/todos', { body: { title: 'durable', description: 'still here' } });
+    await http(first.url, 'PATCH', `/api/todos/${created.body.todo.id}`, { body: { completed: true } });
+    await first.stop();
+
+    const second = await startService({}, first.dir);
+    try {
+      const r = await http<{ todo: Todo }>(second.url, 'GET', `/api/todos/${created.body.todo.id}`);
+      assert.equal(r.status, 200);
+      assert.equal(r.body.todo.title, 'durable');
+      assert.equal(r.body.todo.completed, true);
+      const list = await http<{ pagination: { total_items: number } }>(second.url, 'GET', '/api/todos?completed=true');
+      assert.equal(list.body.pagination.total_items, 1, 'the counters survive too');
+    } finally {
+      await second.dispose();
+    }
+  });
+
+  test('the file is created with its folder, in WAL mode, and each migration is recorded once', async () => {
+    const dir = join(tempDir(), 'nested', 'deeper');
+    const svc = await startService({}, dir);
+    await svc.stop();
+    const again = await startService({}, dir);
+    await again.stop();
+    assert.ok(existsSync(svc.dbPath));
+    const db = new Database(svc.dbPath, { readonly: true });
+    try {
+      assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+      const rows = db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all();
+      assert.deepEqual(rows, [{ version: 1, name: 'create_todos' }]);
+    } finally {
+      db.close();
+    }
+  });
+
+  test('a database migrated by a newer build is refused, not damaged', async () => {
+    const svc = await startService();
+    await svc.stop();
+    const db = new Database(svc.dbPath);
+    db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 'x')").run();
+    db.close();
+    await assert.rejects(startService({}, svc.dir), /schema is newer than this build/);
+  });
+});
+
+interface Proc {
+  child: ChildProcess;
+  url: string;
+  logs: Record<string, unknown>[];
+  waitForLog(msg: string): Promise<Record<string, unknown>>;
+  exit: Promise<number | null>;
+}
+
+/** Runs the production bundle as its own process and waits for its "listening" line. */
+async function spawnService(env: Record<string, string> = {}): Promise<Proc> {
+  assert.ok(existsSync(MAIN), `${MAIN} is missing: run \`npm run build\` (npm test does)`);
+  const dir = tempDir();
+  const child = spawn(process.execPath, [MAIN], {
+    cwd: dir,
+    env: { PATH: process.env.PATH, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${join(dir, 't.db')}`, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const logs: Record<string, unknown>[] = [];
+  const waiters: { msg: string; resolve: (l: Record<string, unknown>) => void }[] = [];
+  createInterface({ input: child.stdout }).on('line', (raw) => {
+    const line = JSON.parse(raw) as Record<string, unknown>;
+    logs.push(line);
+    for (const w of waiters.filter((w) => w.msg === line.msg)) w.resolve(line);
+  });
+  const waitForLog = (msg: string) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const seen = logs.find((l) => l.msg === msg);
+      if (seen) return resolve(seen);
+      waiters.push({ msg, resolve });
+      void exit.then((code) => reject(new Error(`process exited (${code}) before logging "${msg}"`)));
+    });
+  const listening = await waitForLog('listening');
+  return { child, url: listening.url as string, logs, waitForLog, exit };
+}
+
+/** Opens a raw connection and starts a POST with `Expect: 100-continue`; resolves once the server has read the headers. */
+async function startSlowPost(url: string, body: string): Promise<{ socket: Socket; response: Promise<string> }> {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  let received = '';
+  const gotContinue = new Promise<void>((resolve) => {
+    socket.on('data', (chunk) => {
+      received += chunk.toString();
+      if (received.includes('100 Continue')) resolve();
+    });
+  });
+  const response = new Promise<string>((resolve) => socket.once('close', () => resolve(received)));
+  socket.write(
+    `POST /api/todos HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
+  );
+  await gotContinue; // the request is now in flight inside the server
+  return { socket, response };
+}
+
+describe('graceful shutdown', () => {
+  test('SIGTERM: the request in flight completes with its 201, new connections are refused, exit 0', async () => {
+    const proc = await spawnService({ SHUTDOWN_TIMEOUT_MS: '10000' });
+    const body = JSON.stringify({ title: 'in flight during SIGTERM' });
+    const { socket, response } = await startSlowPost(proc.url, body);
+
+    proc.child.kill('SIGTERM');
+    await proc.waitForLog('shutting down: draining in-flight requests');
+    await assert.rejects(fetch(proc.url + '/health'), 'the listener is closed');
+
+    socket.write(body);
+    const raw = await response;
+    assert.match(raw, /HTTP\/1\.1 201 Created/);
+    assert.match(raw, /in flight during SIGTERM/);
+    assert.equal(await proc.exit, 0);
+    assert.ok(proc.logs.some((l) => l.msg === 'stopped'));
+  });
+
+  test('SIGINT shuts down the same way', async () => {
+    const proc = await spawnService();
+    assert.equal((await fetch(proc.url + '/health')).status, 200);
+    proc.child.kill('SIGINT');
+    assert.equal(await proc.exit, 0);
+  });
+
+  test('a request that never finishes is cut after SHUTDOWN_TIMEOUT_MS and the process still exits', async () => {
+    const proc = await spawnService({ SHUTDOWN_TIMEOUT_MS: '300' });
+    const { response } = await startSlowPost(proc.url, '{"title":"never sent"}');
+    proc.child.kill('SIGTERM');
+    const raw = await response; // the server closes the connection without answering the request
+    assert.doesNotMatch(raw, /201 Created/);
+    assert.equal(await proc.exit, 0);
+  });
+});
