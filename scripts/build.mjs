@@ -1,10 +1,13 @@
-// Production bundle: src/main.ts and everything it imports in one CommonJS file, dist/main.cjs, so start-up
-// reads one file instead of resolving hundreds of modules. better-sqlite3 stays external (a native addon).
+// Production bundles: each entry point and everything it imports in one CommonJS file, so start-up reads one
+// file instead of resolving hundreds of modules. better-sqlite3 stays external (a native addon).
+//   dist/main.cjs     the service
+//   dist/migrate.cjs  apply / show schema migrations (npm run migrate; a Kubernetes Job)
 import { build } from 'esbuild';
 
 await build({
-  entryPoints: ['src/main.ts'],
-  outfile: 'dist/main.cjs',
+  entryPoints: { main: 'src/main.ts', migrate: 'src/migrate.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.cjs' },
   bundle: true,
   platform: 'node',
   format: 'cjs',

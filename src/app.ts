@@ -18,13 +18,19 @@ import type { Config } from './config.js';
 import { HttpProblem, ProblemType, problemBody, type ProblemInit } from './http/problem.js';
 import { trackRoutes } from './http/route-table.js';
 import { addRoutes } from './routes.js';
+import type { RedisCache } from './cache/redis-cache.js';
+import { StorageUnavailableError } from './storage/errors.js';
 import type { Storage } from './storage/index.js';
 import type { Logger } from './telemetry/logger.js';
+import type { TodoRepository } from './todos/repository.js';
 
 export interface AppDeps {
   config: Config;
   logger: Logger;
   storage: Storage;
+  cache: RedisCache | undefined;
+  /** The todo repository to serve from: the storage's own, or the cached one. */
+  todos: TodoRepository;
   build: BuildInfo;
 }
 
@@ -39,7 +45,7 @@ export type App = FastifyInstance<
 /** A client's X-Request-Id is kept when it is short and plain; anything else gets a fresh UUID. */
 const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 
-export function buildApp({ config, logger, storage, build }: AppDeps): App {
+export function buildApp({ config, logger, todos, build }: AppDeps): App {
   const app = Fastify({
     logger: false, // one line per request is written by the onResponse hook below, with the fields we chose
     bodyLimit: config.bodyLimit,
@@ -93,6 +99,11 @@ export function buildApp({ config, logger, storage, build }: AppDeps): App {
   });
 
   app.setErrorHandler((error: FastifyError, req, reply) => {
+    if (error instanceof StorageUnavailableError) {
+      logger.warn({ err: error, request_id: req.id }, 'storage unavailable');
+      reply.header('retry-after', '1');
+      return sendProblem(req, reply, { status: 503, detail: 'The database is unavailable right now; retry shortly.' });
+    }
     const problem = toProblem(error);
     if (problem.status >= 500) {
       logger.error({ err: error, request_id: req.id }, 'unhandled error');
@@ -110,7 +121,7 @@ export function buildApp({ config, logger, storage, build }: AppDeps): App {
     return sendProblem(req, reply, { status: 404, detail: `No route for ${req.method} ${path}.` });
   });
 
-  addRoutes(app, { storage, config, build, routes });
+  addRoutes(app, { todos, config, build, routes });
   return app;
 }
 

@@ -16,8 +16,16 @@ export const ConfigSchema = Type.Object({
   HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Interface to listen on.' }),
   NODE_ENV: Type.String({ minLength: 1, default: 'development', description: 'Environment name reported by `GET /`.' }),
   APP_VERSION: Type.Optional(Type.String({ minLength: 1, description: 'Version reported by `GET /` and `/health`; default: the build\'s version (package.json).' })),
-  DATABASE_URL: Type.String({ pattern: '^sqlite:.+$', default: 'sqlite:./data/todos.db', description: '`sqlite:<path>` (file created on first start; `sqlite::memory:` for a throwaway store).' }),
+  DATABASE_URL: Type.String({ pattern: '^(sqlite:.+|postgres(ql)?://.+)$', default: 'sqlite:./data/todos.db', description: '`sqlite:<path>` (file created on first start; `sqlite::memory:` for a throwaway store) or `postgres://user:pass@host:5432/db`.' }),
   SQLITE_SYNCHRONOUS: Type.Union([Type.Literal('NORMAL'), Type.Literal('FULL')], { default: 'NORMAL', description: 'SQLite `synchronous` in WAL mode: NORMAL survives a process crash, FULL also a power loss (slower writes). See docs/DECISIONS.md.' }),
+  DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 10, description: 'PostgreSQL: connections in the pool of each replica.' }),
+  DB_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 5000, description: 'PostgreSQL: longest a query (or waiting for a pooled connection) may take before the request fails with 503.' }),
+  DB_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 30_000, description: 'PostgreSQL: how long start-up retries (with backoff) to reach the database before giving up.' }),
+  MIGRATE_ON_START: Type.Boolean({ default: true, description: 'Apply pending migrations at start (under an advisory lock). `false`: refuse to start while any are pending; run `npm run migrate` instead.' }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://.+$', description: 'Optional `redis://host:6379/0`: a shared read cache for list pages and single todos.' })),
+  REDIS_KEY_PREFIX: Type.String({ minLength: 1, default: 'todo:', description: 'Prefix of every Redis key the service writes.' }),
+  CACHE_TTL_SECONDS: Type.Integer({ minimum: 1, default: 60, description: 'Lifetime of a cached entry; also bounds staleness if a replica cannot reach Redis to invalidate.' }),
+  REDIS_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 100, description: 'A Redis command slower than this is abandoned and the cache is bypassed for a second.' }),
   LOG_LEVEL: Type.Union(LogLevel.anyOf, { default: 'info', description: 'pino level; `info` logs one line per request.' }),
   LOG_FORMAT: Type.Union([Type.Literal('json'), Type.Literal('pretty')], { default: 'json', description: '`json` lines on stdout, or `pretty` for humans (development).' }),
   CORS_ORIGINS: Type.String({ minLength: 1, default: '*', description: 'Comma-separated allowed origins, or `*` for any origin (then never with credentials).' }),
@@ -34,7 +42,11 @@ export interface Config {
   host: string;
   env: string;
   version: string | undefined;
-  database: { kind: 'sqlite'; path: string; synchronous: 'NORMAL' | 'FULL' };
+  database:
+    | { kind: 'sqlite'; path: string; synchronous: 'NORMAL' | 'FULL' }
+    | { kind: 'postgres'; url: string; poolMax: number; statementTimeoutMs: number; connectTimeoutMs: number };
+  migrateOnStart: boolean;
+  redis: { url: string; keyPrefix: string; ttlSeconds: number; timeoutMs: number } | undefined;
   log: { level: string; format: 'json' | 'pretty' };
   cors: { origins: '*' | string[]; credentials: boolean };
   bodyLimit: number;
@@ -85,7 +97,19 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     host: c.HOST,
     env: c.NODE_ENV,
     version: c.APP_VERSION,
-    database: parseDatabaseUrl(c.DATABASE_URL, c.SQLITE_SYNCHRONOUS),
+    database: c.DATABASE_URL.startsWith('sqlite:')
+      ? { kind: 'sqlite', path: sqlitePath(c.DATABASE_URL), synchronous: c.SQLITE_SYNCHRONOUS }
+      : {
+          kind: 'postgres',
+          url: c.DATABASE_URL,
+          poolMax: c.DB_POOL_MAX,
+          statementTimeoutMs: c.DB_STATEMENT_TIMEOUT_MS,
+          connectTimeoutMs: c.DB_CONNECT_TIMEOUT_MS,
+        },
+    migrateOnStart: c.MIGRATE_ON_START,
+    redis: c.REDIS_URL
+      ? { url: c.REDIS_URL, keyPrefix: c.REDIS_KEY_PREFIX, ttlSeconds: c.CACHE_TTL_SECONDS, timeoutMs: c.REDIS_TIMEOUT_MS }
+      : undefined,
     log: { level: c.LOG_LEVEL, format: c.LOG_FORMAT },
     cors: {
       origins: splitList(c.CORS_ORIGINS).includes('*') ? '*' : splitList(c.CORS_ORIGINS),
@@ -97,10 +121,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   };
 }
 
-function parseDatabaseUrl(url: string, synchronous: 'NORMAL' | 'FULL'): Config['database'] {
-  // sqlite:./rel.db, sqlite:/abs.db, sqlite:///abs.db and sqlite::memory: are all accepted.
-  const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
-  return { kind: 'sqlite', path, synchronous };
+/** sqlite:./rel.db, sqlite:/abs.db, sqlite:///abs.db and sqlite::memory: are all accepted. */
+function sqlitePath(url: string): string {
+  return url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
 }
 
 function splitList(value: string): string[] {

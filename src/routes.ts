@@ -4,10 +4,10 @@ import type { App } from './app.js';
 import type { BuildInfo } from './build-info.js';
 import type { Config } from './config.js';
 import type { RouteTable } from './http/route-table.js';
-import type { Storage } from './storage/index.js';
 import { systemHandlers } from './system/handlers.js';
 import { HealthRoute, InfoRoute } from './system/schemas.js';
 import { todoHandlers, trimTitle } from './todos/handlers.js';
+import type { TodoRepository } from './todos/repository.js';
 import {
   CreateTodoRoute,
   DeleteTodoRoute,
@@ -18,19 +18,19 @@ import {
 
 export interface RouteDeps {
   config: Config;
-  storage: Storage;
+  todos: TodoRepository;
   build: BuildInfo;
   routes: RouteTable;
 }
 
-export function addRoutes(app: App, { config, storage, build, routes }: RouteDeps): void {
+export function addRoutes(app: App, { config, todos: repository, build, routes }: RouteDeps): void {
   const system = systemHandlers({
     env: config.env,
     version: config.version ?? build.version,
     build,
     endpoints: routes.endpoints,
   });
-  const todos = todoHandlers(storage.todos);
+  const todos = todoHandlers(repository);
 
   app.get('/', { schema: InfoRoute }, system.info);
   app.get('/health', { schema: HealthRoute }, system.health);

@@ -3,6 +3,8 @@
 import closeWithGrace from 'close-with-grace';
 import type { DestinationStream } from 'pino';
 import { buildApp, type App } from './app.js';
+import { cachedTodoRepository } from './cache/cached-todos.js';
+import { RedisCache } from './cache/redis-cache.js';
 import { buildInfo } from './build-info.js';
 import { ConfigError, loadConfig, withDotEnv } from './config.js';
 import { openStorage } from './storage/index.js';
@@ -43,8 +45,14 @@ export async function run(options: RunOptions = {}): Promise<Service> {
 async function start(options: RunOptions, ownsProcess: boolean): Promise<Service> {
   const config = loadConfig(options.env ?? withDotEnv(process.env));
   const logger = await createLogger(config.log, options.logDestination);
-  const storage = await openStorage(config.database);
-  const app = buildApp({ config, logger, storage, build: buildInfo });
+  const storage = await openStorage(config, logger);
+  const cache = config.redis && new RedisCache(config.redis, logger);
+  const todos = cache ? cachedTodoRepository(storage.todos, cache) : storage.todos;
+  const app = buildApp({ config, logger, storage, cache, todos, build: buildInfo });
+  const closeResources = async () => {
+    await cache?.close();
+    await storage.close();
+  };
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -56,7 +64,7 @@ async function start(options: RunOptions, ownsProcess: boolean): Promise<Service
         await app.close();
       } finally {
         clearTimeout(cut);
-        await storage.close();
+        await closeResources();
       }
       logger.info('stopped');
       await flushLogger(logger);
@@ -65,14 +73,14 @@ async function start(options: RunOptions, ownsProcess: boolean): Promise<Service
   try {
     await app.listen({ port: config.port, host: config.host });
   } catch (error) {
-    await storage.close();
+    await closeResources();
     throw error;
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host}:${port}`;
   logger.info(
-    { url, version: config.version ?? buildInfo.version, commit: buildInfo.commit, storage: storage.kind, node: process.version },
+    { url, version: config.version ?? buildInfo.version, commit: buildInfo.commit, storage: storage.kind, cache: cache ? 'redis' : 'none', node: process.version },
     'listening',
   );
 

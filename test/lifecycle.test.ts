@@ -1,15 +1,13 @@
 // Durability and process lifecycle: data survives restarts, migrations run once, and a SIGTERM lets the
 // request in flight finish before the process exits 0.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { Todo } from '../src/todos/repository.js';
-import { MAIN, http, startService, tempDir } from './helpers.js';
+import { http, spawnService, startService, tempDir } from './helpers.js';
 
 describe('storage', () => {
   test('todos survive a restart on the same file', async () => {
@@ -57,42 +55,6 @@ describe('storage', () => {
     await assert.rejects(startService({}, svc.dir), /schema is newer than this build/);
   });
 });
-
-interface Proc {
-  child: ChildProcess;
-  url: string;
-  logs: Record<string, unknown>[];
-  waitForLog(msg: string): Promise<Record<string, unknown>>;
-  exit: Promise<number | null>;
-}
-
-/** Runs the production bundle as its own process and waits for its "listening" line. */
-async function spawnService(env: Record<string, string> = {}): Promise<Proc> {
-  assert.ok(existsSync(MAIN), `${MAIN} is missing: run \`npm run build\` (npm test does)`);
-  const dir = tempDir();
-  const child = spawn(process.execPath, [MAIN], {
-    cwd: dir,
-    env: { PATH: process.env.PATH, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${join(dir, 't.db')}`, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const logs: Record<string, unknown>[] = [];
-  const waiters: { msg: string; resolve: (l: Record<string, unknown>) => void }[] = [];
-  createInterface({ input: child.stdout }).on('line', (raw) => {
-    const line = JSON.parse(raw) as Record<string, unknown>;
-    logs.push(line);
-    for (const w of waiters.filter((w) => w.msg === line.msg)) w.resolve(line);
-  });
-  const waitForLog = (msg: string) =>
-    new Promise<Record<string, unknown>>((resolve, reject) => {
-      const seen = logs.find((l) => l.msg === msg);
-      if (seen) return resolve(seen);
-      waiters.push({ msg, resolve });
-      void exit.then((code) => reject(new Error(`process exited (${code}) before logging "${msg}"`)));
-    });
-  const listening = await waitForLog('listening');
-  return { child, url: listening.url as string, logs, waitForLog, exit };
-}
 
 /** Opens a raw connection and starts a POST with `Expect: 100-continue`; resolves once the server has read the headers. */
 async function startSlowPost(url: string, body: string): Promise<{ socket: Socket; response: Promise<string> }> {

@@ -1,8 +1,9 @@
 // Listing: the Go reference's page/limit rules exactly, the completed filter, and totals kept by triggers.
+// One suite, run against every backend.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import type { Todo } from '../src/todos/repository.js';
-import { assertProblem, http, startService, type TestService } from './helpers.js';
+import { assertProblem, backends, http, type TestService } from './helpers.js';
 
 interface ListReply {
   todos: Todo[];
@@ -10,103 +11,107 @@ interface ListReply {
   timestamp: string;
 }
 
-let svc: TestService;
-const ids: number[] = [];
-const list = (query = '') => http<ListReply>(svc.url, 'GET', `/api/todos${query}`);
+for (const backend of backends) {
+  describe(backend.name, { skip: backend.skip }, () => {
+    let svc: TestService;
+    const ids: number[] = [];
+    const list = (query = '') => http<ListReply>(svc.url, 'GET', `/api/todos${query}`);
 
-before(async () => {
-  svc = await startService();
-  // 25 todos; every third one completed.
-  for (let i = 1; i <= 25; i++) {
-    const r = await http<{ todo: Todo }>(svc.url, 'POST', '/api/todos', { body: { title: `todo ${i}` } });
-    ids.push(r.body.todo.id);
-    if (i % 3 === 0) await http(svc.url, 'PATCH', `/api/todos/${r.body.todo.id}`, { body: { completed: true } });
-  }
-});
-after(async () => {
-  await svc.dispose();
-});
+    before(async () => {
+      svc = await backend.start();
+      // 25 todos; every third one completed.
+      for (let i = 1; i <= 25; i++) {
+        const r = await http<{ todo: Todo }>(svc.url, 'POST', '/api/todos', { body: { title: `todo ${i}` } });
+        ids.push(r.body.todo.id);
+        if (i % 3 === 0) await http(svc.url, 'PATCH', `/api/todos/${r.body.todo.id}`, { body: { completed: true } });
+      }
+    });
+    after(async () => {
+      await svc.dispose();
+    });
 
-test('an empty store lists an empty array, not null', async () => {
-  const empty = await startService();
-  try {
-    const r = await http<ListReply>(empty.url, 'GET', '/api/todos');
-    assert.equal(r.status, 200);
-    assert.deepEqual(r.body.todos, []);
-    assert.deepEqual(r.body.pagination, { current_page: 1, total_items: 0, items_per_page: 10 });
-  } finally {
-    await empty.dispose();
-  }
-});
+    test('an empty store lists an empty array, not null', async () => {
+      const empty = await backend.start();
+      try {
+        const r = await http<ListReply>(empty.url, 'GET', '/api/todos');
+        assert.equal(r.status, 200);
+        assert.deepEqual(r.body.todos, []);
+        assert.deepEqual(r.body.pagination, { current_page: 1, total_items: 0, items_per_page: 10 });
+      } finally {
+        await empty.dispose();
+      }
+    });
 
-test('defaults: page 1, limit 10, ascending ids, total of all todos', async () => {
-  const r = await list();
-  assert.equal(r.status, 200);
-  assert.deepEqual(r.body.pagination, { current_page: 1, total_items: 25, items_per_page: 10 });
-  assert.deepEqual(r.body.todos.map((t) => t.id), ids.slice(0, 10));
-  assert.ok(!Number.isNaN(Date.parse(r.body.timestamp)));
-});
+    test('defaults: page 1, limit 10, ascending ids, total of all todos', async () => {
+      const r = await list();
+      assert.equal(r.status, 200);
+      assert.deepEqual(r.body.pagination, { current_page: 1, total_items: 25, items_per_page: 10 });
+      assert.deepEqual(r.body.todos.map((t) => t.id), ids.slice(0, 10));
+      assert.ok(!Number.isNaN(Date.parse(r.body.timestamp)));
+    });
 
-test('pages walk the list; the last page is partial; past the end is empty', async () => {
-  assert.deepEqual((await list('?page=2&limit=10')).body.todos.map((t) => t.id), ids.slice(10, 20));
-  const last = await list('?page=3&limit=10');
-  assert.deepEqual(last.body.todos.map((t) => t.id), ids.slice(20));
-  const past = await list('?page=4&limit=10');
-  assert.deepEqual(past.body.todos, []);
-  assert.deepEqual(past.body.pagination, { current_page: 4, total_items: 25, items_per_page: 10 });
-  const far = await list('?page=99999999999&limit=100');
-  assert.deepEqual(far.body.todos, []);
-  assert.equal(far.body.pagination.current_page, 99999999999);
-});
+    test('pages walk the list; the last page is partial; past the end is empty', async () => {
+      assert.deepEqual((await list('?page=2&limit=10')).body.todos.map((t) => t.id), ids.slice(10, 20));
+      const last = await list('?page=3&limit=10');
+      assert.deepEqual(last.body.todos.map((t) => t.id), ids.slice(20));
+      const past = await list('?page=4&limit=10');
+      assert.deepEqual(past.body.todos, []);
+      assert.deepEqual(past.body.pagination, { current_page: 4, total_items: 25, items_per_page: 10 });
+      const far = await list('?page=99999999999&limit=100');
+      assert.deepEqual(far.body.todos, []);
+      assert.equal(far.body.pagination.current_page, 99999999999);
+    });
 
-test('limit rules: 1..100 accepted, anything else falls back to 10', async () => {
-  assert.equal((await list('?limit=1')).body.todos.length, 1);
-  assert.equal((await list('?limit=100')).body.pagination.items_per_page, 100);
-  assert.equal((await list('?limit=100')).body.todos.length, 25);
-  for (const limit of ['0', '-5', '101', '1000', 'abc', '', '5.5', '1e2', '99999999999999999999']) {
-    const r = await list(`?limit=${limit}`);
-    assert.equal(r.status, 200, limit);
-    assert.equal(r.body.pagination.items_per_page, 10, `limit=${limit}`);
-    assert.equal(r.body.todos.length, 10);
-  }
-  assert.equal((await list('?limit=%2B7')).body.pagination.items_per_page, 7, 'Go Atoi accepts a plus sign');
-});
+    test('limit rules: 1..100 accepted, anything else falls back to 10', async () => {
+      assert.equal((await list('?limit=1')).body.todos.length, 1);
+      assert.equal((await list('?limit=100')).body.pagination.items_per_page, 100);
+      assert.equal((await list('?limit=100')).body.todos.length, 25);
+      for (const limit of ['0', '-5', '101', '1000', 'abc', '', '5.5', '1e2', '99999999999999999999']) {
+        const r = await list(`?limit=${limit}`);
+        assert.equal(r.status, 200, limit);
+        assert.equal(r.body.pagination.items_per_page, 10, `limit=${limit}`);
+        assert.equal(r.body.todos.length, 10);
+      }
+      assert.equal((await list('?limit=%2B7')).body.pagination.items_per_page, 7, 'Go Atoi accepts a plus sign');
+    });
 
-test('page rules: below 1 or unparsable is page 1', async () => {
-  for (const page of ['0', '-3', 'abc', '', '2.5', '99999999999999999999']) {
-    const r = await list(`?page=${page}`);
-    assert.equal(r.status, 200);
-    assert.equal(r.body.pagination.current_page, 1, `page=${page}`);
-    assert.deepEqual(r.body.todos.map((t) => t.id), ids.slice(0, 10));
-  }
-});
+    test('page rules: below 1 or unparsable is page 1', async () => {
+      for (const page of ['0', '-3', 'abc', '', '2.5', '99999999999999999999']) {
+        const r = await list(`?page=${page}`);
+        assert.equal(r.status, 200);
+        assert.equal(r.body.pagination.current_page, 1, `page=${page}`);
+        assert.deepEqual(r.body.todos.map((t) => t.id), ids.slice(0, 10));
+      }
+    });
 
-test('completed filter: totals count only matching todos', async () => {
-  const done = await list('?completed=true&limit=100');
-  assert.equal(done.body.pagination.total_items, 8);
-  assert.ok(done.body.todos.every((t) => t.completed));
-  assert.deepEqual(done.body.todos.map((t) => t.id), ids.filter((_, i) => (i + 1) % 3 === 0));
-  const open = await list('?completed=false&limit=5&page=2');
-  assert.equal(open.body.pagination.total_items, 17);
-  assert.equal(open.body.todos.length, 5);
-  assert.ok(open.body.todos.every((t) => !t.completed));
-  for (const bad of ['yes', '1', 'TRUE', '']) {
-    assertProblem(await list(`?completed=${bad}`), 400, assert);
-  }
-});
+    test('completed filter: totals count only matching todos', async () => {
+      const done = await list('?completed=true&limit=100');
+      assert.equal(done.body.pagination.total_items, 8);
+      assert.ok(done.body.todos.every((t) => t.completed));
+      assert.deepEqual(done.body.todos.map((t) => t.id), ids.filter((_, i) => (i + 1) % 3 === 0));
+      const open = await list('?completed=false&limit=5&page=2');
+      assert.equal(open.body.pagination.total_items, 17);
+      assert.equal(open.body.todos.length, 5);
+      assert.ok(open.body.todos.every((t) => !t.completed));
+      for (const bad of ['yes', '1', 'TRUE', '']) {
+        assertProblem(await list(`?completed=${bad}`), 400, assert);
+      }
+    });
 
-test('totals follow creates, completes, reopenings and deletes', async () => {
-  const created = await http<{ todo: Todo }>(svc.url, 'POST', '/api/todos', { body: { title: 'counted' } });
-  const id = created.body.todo.id;
-  assert.equal((await list()).body.pagination.total_items, 26);
-  await http(svc.url, 'PUT', `/api/todos/${id}`, { body: { completed: true } });
-  await http(svc.url, 'PUT', `/api/todos/${id}`, { body: { completed: true } });
-  assert.equal((await list('?completed=true')).body.pagination.total_items, 9);
-  await http(svc.url, 'PUT', `/api/todos/${id}`, { body: { completed: false } });
-  assert.equal((await list('?completed=true')).body.pagination.total_items, 8);
-  await http(svc.url, 'PUT', `/api/todos/${id}`, { body: { completed: true } });
-  await http(svc.url, 'DELETE', `/api/todos/${id}`);
-  assert.equal((await list()).body.pagination.total_items, 25);
-  assert.equal((await list('?completed=true')).body.pagination.total_items, 8);
-  assert.equal((await list('?completed=false')).body.pagination.total_items, 17);
-});
+    test('totals follow creates, completes, reopenings and deletes', async () => {
+      const created = await http<{ todo: Todo }>(svc.url, 'POST', '/api/todos', { body: { title: 'counted' } });
+      const id = created.body.todo.id;
+      assert.equal((await list()).body.pagination.total_items, 26);
+      await http(svc.url, 'PUT', `/api/todos/${id}`, { body: { completed: true } });
+      await http(svc.url, 'PUT', `/api/todos/${id}`, { body: { completed: true } });
+      assert.equal((await list('?completed=true')).body.pagination.total_items, 9);
+      await http(svc.url, 'PUT', `/api/todos/${id}`, { body: { completed: false } });
+      assert.equal((await list('?completed=true')).body.pagination.total_items, 8);
+      await http(svc.url, 'PUT', `/api/todos/${id}`, { body: { completed: true } });
+      await http(svc.url, 'DELETE', `/api/todos/${id}`);
+      assert.equal((await list()).body.pagination.total_items, 25);
+      assert.equal((await list('?completed=true')).body.pagination.total_items, 8);
+      assert.equal((await list('?completed=false')).body.pagination.total_items, 17);
+    });
+  });
+}

@@ -1,9 +1,27 @@
-// What a storage backend hands to the rest of the service: the repositories, a health check, and close().
+// What a storage backend hands to the rest of the service: the repositories, schema migrations, a health
+// check, and close(). SQLite and PostgreSQL both implement it.
 import type { TodoRepository } from '../todos/repository.js';
 
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export interface MigrationState {
+  version: number;
+  name: string;
+  /** ISO time it was applied, or null while pending. */
+  applied_at: string | null;
+}
+
 export interface Storage {
-  readonly kind: string;
+  readonly kind: 'sqlite' | 'postgres';
   readonly todos: TodoRepository;
+  /** Every known migration with its state; throws when the database has versions this build does not know. */
+  migrationStatus(): Promise<MigrationState[]>;
+  /** Applies pending migrations in order, each in its own transaction; returns the versions applied. */
+  migrate(): Promise<number[]>;
   /** Resolves when the database answers a trivial query; rejects otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

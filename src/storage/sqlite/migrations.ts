@@ -1,11 +1,7 @@
 // Numbered schema migrations for SQLite, applied in order at start-up, each in its own transaction.
 // Append new ones; never edit one that has shipped.
 
-export interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-}
+import type { Migration } from '../storage.js';
 
 export const migrations: readonly Migration[] = [
   {

@@ -3,9 +3,10 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Storage } from '../storage.js';
 import type { ListQuery, NewTodo, Todo, TodoPage, TodoPatch, TodoRepository } from '../../todos/repository.js';
-import { migrations, type Migration } from './migrations.js';
+import { StorageUnavailableError, assertKnownVersions } from '../errors.js';
+import type { Migration, MigrationState, Storage } from '../storage.js';
+import { migrations } from './migrations.js';
 
 export interface SqliteOptions {
   path: string;
@@ -23,6 +24,7 @@ interface TodoRow {
 
 const COLUMNS = 'id, title, description, completed, created_at, updated_at';
 
+/** Opens (creating if needed) the database file. Migrations are applied by the caller (`migrate()`). */
 export function openSqlite({ path, synchronous }: SqliteOptions): Storage {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
@@ -30,11 +32,16 @@ export function openSqlite({ path, synchronous }: SqliteOptions): Storage {
   db.pragma(`synchronous = ${synchronous}`);
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
-  migrate(db, migrations);
 
+  // Repositories prepare their statements against the schema, so they are built on first use, after migrate().
+  let todos: TodoRepository | undefined;
   return {
     kind: 'sqlite',
-    todos: sqliteTodoRepository(db),
+    get todos() {
+      return (todos ??= sqliteTodoRepository(db));
+    },
+    migrationStatus: async () => migrationStatus(db, migrations),
+    migrate: async () => migrate(db, migrations),
     ping: async () => {
       db.prepare('SELECT 1').get();
     },
@@ -44,32 +51,49 @@ export function openSqlite({ path, synchronous }: SqliteOptions): Storage {
   };
 }
 
-/** Applies pending migrations in order, each with its version row in one transaction. */
-export function migrate(db: Database.Database, list: readonly Migration[]): number[] {
+function ensureMigrationTable(db: Database.Database): Map<number, string> {
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
     name       TEXT NOT NULL,
     applied_at TEXT NOT NULL
   )`);
-  const applied = new Set(
-    db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[],
-  );
-  const newest = Math.max(0, ...list.map((m) => m.version));
-  const unknown = [...applied].filter((v) => v > newest);
-  if (unknown.length > 0) {
-    throw new Error(`database schema is newer than this build (versions ${unknown.join(', ')}); refusing to start`);
-  }
+  const rows = db.prepare('SELECT version, applied_at FROM schema_migrations').all() as { version: number; applied_at: string }[];
+  return new Map(rows.map((r) => [r.version, r.applied_at]));
+}
+
+function migrationStatus(db: Database.Database, list: readonly Migration[]): MigrationState[] {
+  const applied = ensureMigrationTable(db);
+  assertKnownVersions(applied.keys(), list);
+  return list.map((m) => ({ version: m.version, name: m.name, applied_at: applied.get(m.version) ?? null }));
+}
+
+/** Applies pending migrations in order, each with its version row in one transaction. */
+function migrate(db: Database.Database, list: readonly Migration[]): number[] {
+  const pending = migrationStatus(db, list).filter((s) => s.applied_at === null);
   const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
   const done: number[] = [];
-  for (const m of [...list].sort((a, b) => a.version - b.version)) {
-    if (applied.has(m.version)) continue;
+  for (const m of pending) {
+    const { sql } = list.find((x) => x.version === m.version)!;
     db.transaction(() => {
-      db.exec(m.sql);
+      db.exec(sql);
       record.run(m.version, m.name, new Date().toISOString());
     }).immediate();
     done.push(m.version);
   }
   return done;
+}
+
+/** SQLITE_BUSY after busy_timeout: another process holds the write lock. Retrying later will work. */
+function unavailable<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+      throw new StorageUnavailableError('the database is busy', { cause: error });
+    }
+    throw error;
+  }
 }
 
 function toTodo(row: TodoRow): Todo {
@@ -112,22 +136,22 @@ function sqliteTodoRepository(db: Database.Database): TodoRepository {
   });
 
   return {
-    list: async (query) => readPage(query),
+    list: async (query) => unavailable(() => readPage(query)),
     get: async (id) => {
       const row = getById.get(id);
       return row && toTodo(row);
     },
     create: async ({ title, description }: NewTodo) => {
       const now = new Date().toISOString();
-      return toTodo(insert.get(title, description, now, now)!);
+      return toTodo(unavailable(() => insert.get(title, description, now, now)!));
     },
     update: async (id, patch: TodoPatch) => {
       const completed = patch.completed === undefined ? null : patch.completed ? 1 : 0;
-      const row = update.get(patch.title ?? null, patch.description ?? null, completed, new Date().toISOString(), id);
+      const row = unavailable(() => update.get(patch.title ?? null, patch.description ?? null, completed, new Date().toISOString(), id));
       return row && toTodo(row);
     },
     delete: async (id) => {
-      const row = remove.get(id);
+      const row = unavailable(() => remove.get(id));
       return row && toTodo(row);
     },
   };

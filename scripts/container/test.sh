@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# npm run test:container — builds the real Dockerfile with podman and checks the image the way production runs
+# it: read-only root filesystem, non-root, every capability dropped, no new privileges, 64 MiB / 0.5 CPU.
+#
+#   1. base images: made locally when missing (scripts/container/make-base-images.sh; no registry here)
+#   2. podman build of ./Dockerfile, version and commit as build args
+#   3. run it; check the user, capabilities, read-only root, /health, create + read through the API,
+#      the image's HEALTHCHECK, memory under load
+#   4. SIGTERM: the process must exit 0 within the grace period
+#   5. print the image size and what is in it
+#
+# (The HEALTHCHECK timer needs systemd, absent here: podman runs it with `podman healthcheck run` instead.)
+# Env: IMAGE (localhost/todo-service:test), KEEP=1 keeps the container and volume for a look afterwards,
+#      BUILD_NETWORK (host: the build's npm ci uses the host's network, the only route to the registry here).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+# shellcheck source=lib.sh
+. scripts/container/lib.sh
+
+IMAGE=${IMAGE:-localhost/todo-service:test}
+NAME=todo-ct-$$
+VOLUME=todo-ct-data-$$
+GRACE_S=15          # what an orchestrator would wait after SIGTERM before SIGKILL
+SHUTDOWN_TIMEOUT_MS=5000
+PASSED=0 FAILED=0
+declare -a NOTES=()
+
+# conmon leaves an "oom" marker file in the working directory of an exec whose container hit its memory limit:
+# run podman from a scratch directory, never from the repository.
+SCRATCH=$(mktemp -d)
+pod() { (cd "$SCRATCH" && podman "$@"); }
+export SCRATCH
+export -f pod
+pass() { PASSED=$((PASSED + 1)); printf '  ok    %s\n' "$*"; }
+fail() { FAILED=$((FAILED + 1)); printf '  FAIL  %s\n' "$*"; }
+note() { NOTES+=("$*"); printf '  note  %s\n' "$*"; }
+check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+
+cleanup() {
+  if [ "${KEEP:-}" != 1 ]; then
+    podman rm -f -t 0 "$NAME" >/dev/null 2>&1 || true
+    podman volume rm -f "$VOLUME" >/dev/null 2>&1 || true
+    podman rm -f -t 0 "$NAME-gc" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$SCRATCH"
+}
+trap cleanup EXIT
+
+[ "$(id -u)" = 0 ] || die "run as root (podman on this machine kind runs rootful)"
+ensure_podman
+ensure_containers_conf
+bash scripts/container/make-base-images.sh
+
+# ---- build ----------------------------------------------------------------------------------------------
+VERSION=$(node -p 'require("./package.json").version')
+COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+COMMIT_TIME=$(git log -1 --format=%cI 2>/dev/null || echo unknown)
+DIRTY=false
+[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && DIRTY=true
+log "podman build $IMAGE (version $VERSION, commit ${COMMIT:0:12}, dirty $DIRTY)"
+start=$(date +%s)
+# --format docker: the OCI image format has no HEALTHCHECK; Docker's keeps it (podman then runs it).
+podman build --format docker --network "${BUILD_NETWORK:-host}" \
+  --build-arg BUILD_VERSION="$VERSION" --build-arg BUILD_COMMIT="$COMMIT" \
+  --build-arg BUILD_COMMIT_TIME="$COMMIT_TIME" --build-arg BUILD_DIRTY="$DIRTY" \
+  --build-arg BUILD_DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+  -t "$IMAGE" -f Dockerfile . >/tmp/todo-container-build.log 2>&1 ||
+  { tail -n 40 /tmp/todo-container-build.log; die "podman build failed (full log: /tmp/todo-container-build.log)"; }
+grep -E '^runtime-deps:|^  [^ ]+@[0-9]' /tmp/todo-container-build.log | sed 's/^/  /' || true
+log "built in $(($(date +%s) - start)) s"
+
+# ---- run --------------------------------------------------------------------------------------------------
+PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+MPORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+BASE=http://127.0.0.1:$PORT
+log "podman run: read-only, uid 65532, --cap-drop=ALL, 64 MiB, 0.5 CPU, on $BASE"
+podman volume create "$VOLUME" >/dev/null
+podman run -d --name "$NAME" \
+  --read-only --tmpfs /tmp:rw,size=16m,mode=1777 \
+  --cap-drop=ALL --security-opt no-new-privileges \
+  --memory 64m --memory-swap 64m --cpus 0.5 --health-interval disable \
+  -p "127.0.0.1:$PORT:8080" -p "127.0.0.1:$MPORT:9464" \
+  -v "$VOLUME:/app/data" \
+  -e MANAGEMENT_PORT=9464 -e SHUTDOWN_TIMEOUT_MS=$SHUTDOWN_TIMEOUT_MS -e SHUTDOWN_DELAY_MS=1000 \
+  -e LOG_LEVEL=info \
+  "$IMAGE" >/dev/null
+
+ready=false
+for _ in $(seq 1 100); do
+  if curl -fsS "$BASE/health" >/dev/null 2>&1; then ready=true; break; fi
+  [ "$(podman inspect -f '{{.State.Running}}' "$NAME")" = true ] || break
+  sleep 0.2
+done
+if ! $ready; then
+  podman logs "$NAME" 2>&1 | tail -n 30
+  fail "the service answers GET /health"
+  echo "container: $PASSED passed, $FAILED failed"
+  exit 1
+fi
+pass "the service answers GET /health"
+
+HEALTH=$(curl -fsS "$BASE/health")
+check "/health says healthy, version $VERSION, commit ${COMMIT:0:12}" \
+  node -e 'const h=JSON.parse(process.argv[1]);const b=h.build??h;process.exit(h.status==="healthy"&&JSON.stringify(h).includes(process.argv[2])&&JSON.stringify(h).includes(process.argv[3])?0:1)' \
+  "$HEALTH" "$VERSION" "$COMMIT"
+
+PID=$(podman inspect -f '{{.State.Pid}}' "$NAME")
+check "the process runs as uid/gid 65532" \
+  bash -c "grep -qE '^Uid:\s+65532\s+65532\s+65532\s+65532' /proc/$PID/status && grep -qE '^Gid:\s+65532\s+65532\s+65532\s+65532' /proc/$PID/status"
+check "the process has no capabilities (CapEff/CapPrm/CapBnd 0)" \
+  bash -c "grep -E '^Cap(Eff|Prm|Bnd):' /proc/$PID/status | awk '{ if (\$2 != \"0000000000000000\") bad=1 } END { exit bad }'"
+check "PID 1 of the container is node itself (exec-form entrypoint)" \
+  bash -c "tr '\0' ' ' </proc/$PID/cmdline | grep -q '^/nodejs/bin/node dist/main.cjs'"
+check "the root filesystem is read-only" \
+  bash -c "! pod exec $NAME /nodejs/bin/node -e 'require(\"fs\").writeFileSync(\"/app/x\",\"\")' 2>/dev/null"
+check "no shell in the image" bash -c "! pod exec $NAME /bin/sh -c true 2>/dev/null"
+
+# create + read back through the API
+REQ_ID=ct-$$-$RANDOM
+CREATED=$(curl -sS -D /tmp/todo-ct-headers.$$ -H "X-Request-Id: $REQ_ID" -H 'Content-Type: application/json' \
+  -d '{"title":"from the container test","description":"read-only rootfs, uid 65532"}' "$BASE/api/todos")
+STATUS=$(awk 'NR==1{print $2}' /tmp/todo-ct-headers.$$)
+check "POST /api/todos → 201 with our X-Request-Id echoed" \
+  bash -c "[ '$STATUS' = 201 ] && grep -qi '^x-request-id: $REQ_ID' /tmp/todo-ct-headers.$$"
+rm -f /tmp/todo-ct-headers.$$
+ID=$(node -p 'JSON.parse(process.argv[1]).todo.id' "$CREATED" 2>/dev/null || echo 0)
+READ=$(curl -fsS "$BASE/api/todos/$ID" || true)
+check "GET /api/todos/$ID returns it" \
+  node -e 'const t=JSON.parse(process.argv[1]).todo;process.exit(t.title==="from the container test"?0:1)' "$READ"
+check "the database is on the volume (/app/data, owned by 65532)" \
+  pod exec "$NAME" /nodejs/bin/node -e 'const fs=require("fs");const s=fs.statSync("/app/data");process.exit(s.uid===65532&&fs.readdirSync("/app/data").some(f=>f.startsWith("todos.db"))?0:1)'
+
+# the HEALTHCHECK of the image
+HC=$(podman image inspect -f '{{json .HealthCheck}}' "$IMAGE")
+check "the image declares a HEALTHCHECK without a shell (exec form)" \
+  node -e 'const h=JSON.parse(process.argv[1]);process.exit(h&&h.Test&&h.Test[0]==="CMD"&&h.Test.includes("healthcheck")?0:1)' "$HC"
+CG=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' /proc/"$PID"/cgroup)
+MEMDIR=/sys/fs/cgroup/memory$CG
+[ -w "$MEMDIR/memory.max_usage_in_bytes" ] && echo 0 >"$MEMDIR/memory.max_usage_in_bytes"
+HC_BEFORE=$(cat "$MEMDIR/memory.usage_in_bytes" 2>/dev/null || echo 0)
+# Tolerated only while the service has no healthcheck subcommand (today `node dist/main.cjs healthcheck` would
+# start a second server, which does not fit in the memory limit): once the bundle has it, it must pass.
+if ! pod exec "$NAME" /nodejs/bin/node -e 'process.exit(/["'"'"']healthcheck["'"'"']/.test(require("fs").readFileSync("dist/main.cjs","utf8"))?0:1)'; then
+  note "HEALTHCHECK not run: dist/main.cjs has no healthcheck subcommand yet"
+elif pod healthcheck run "$NAME" >/dev/null 2>&1; then
+  pass "HEALTHCHECK (node dist/main.cjs healthcheck) reports healthy"
+  [ -r "$MEMDIR/memory.max_usage_in_bytes" ] &&
+    note "the healthcheck process raised the container's memory by $(( ($(cat "$MEMDIR/memory.max_usage_in_bytes") - HC_BEFORE) / 1048576 )) MiB at its peak (from $((HC_BEFORE / 1048576)) MiB)"
+elif [ "$(podman inspect -f '{{.State.Running}}' "$NAME")" != true ]; then
+  fail "HEALTHCHECK: the container died while the healthcheck ran ($(podman inspect -f 'OOMKilled={{.State.OOMKilled}} exit={{.State.ExitCode}}' "$NAME"); a second Node process must fit in the 64 MiB too)"
+  echo "container: $PASSED passed, $FAILED failed"
+  exit 1
+else
+  fail "HEALTHCHECK (node dist/main.cjs healthcheck) reports healthy"
+fi
+
+# management listener (optional until the service has it)
+if curl -fsS "http://127.0.0.1:$MPORT/livez" >/dev/null 2>&1; then
+  pass "management port 9464 answers /livez"
+  check "management port 9464 serves Prometheus /metrics" \
+    bash -c "curl -fsS http://127.0.0.1:$MPORT/metrics | grep -q '^# TYPE'"
+  check "management port 9464 answers /readyz" curl -fsS -o /dev/null "http://127.0.0.1:$MPORT/readyz"
+else
+  note "no /livez on MANAGEMENT_PORT=9464 yet: management listener not checked"
+fi
+
+# memory under a short load, inside the 64 MiB limit
+log "load: 5 s through the API, 20 connections"
+node --input-type=module -e '
+  import autocannon from "autocannon";
+  const r = await autocannon({ url: process.argv[1], connections: 20, duration: 5,
+    requests: [{ method: "POST", path: "/api/todos", headers: { "content-type": "application/json" }, body: JSON.stringify({ title: "load" }) },
+               { method: "GET", path: "/api/todos?page=1&limit=10" }] });
+  const bad = r.non2xx + r.errors + r.timeouts;
+  console.log(`  ${r.requests.total} requests, ${Math.round(r.requests.average)} req/s, p99 ${r.latency.p99} ms, ${bad} failed`);
+  process.exit(bad === 0 ? 0 : 1);
+' "$BASE" && pass "5 s of load: no failed request" || fail "5 s of load: no failed request"
+PEAK=""
+for f in /sys/fs/cgroup/memory"$CG"/memory.max_usage_in_bytes /sys/fs/cgroup"$CG"/memory.peak; do
+  [ -r "$f" ] && PEAK=$(cat "$f") && break
+done
+if [ -n "$PEAK" ]; then
+  note "container memory peak: $(numfmt --to=iec "$PEAK") of 64 MiB (cgroup, page cache included)"
+fi
+check "not OOM-killed, still running" \
+  bash -c "[ \"\$(podman inspect -f '{{.State.OOMKilled}} {{.State.Running}}' $NAME)\" = 'false true' ]"
+
+# Native addons and the garbage collector: a tiny young generation makes V8 collect (and finalize addon objects)
+# constantly. better-sqlite3 before 13 aborts on Node >= 24.19 when a Statement is finalized outside a JS
+# context (SIGABRT/SIGSEGV, "RemoveEnvironmentCleanupHook ... (env) != nullptr"); this catches that class.
+log "frequent GC: NODE_OPTIONS=--max-semi-space-size=1, 3 s of requests"
+GC_PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+podman run -d --name "$NAME-gc" --read-only --tmpfs /tmp --cap-drop=ALL --health-interval disable \
+  -p "127.0.0.1:$GC_PORT:8080" -e NODE_OPTIONS="--max-old-space-size=40 --max-semi-space-size=1" \
+  -e DATABASE_URL=sqlite:/tmp/todos.db -e LOG_LEVEL=warn "$IMAGE" >/dev/null 2>&1
+for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$GC_PORT/health" >/dev/null 2>&1 && break; sleep 0.1; done
+node -e '
+  const base = process.argv[1]; const end = Date.now() + 3000; let n = 0;
+  (async () => { while (Date.now() < end) { try {
+    await fetch(base + "/api/todos", { method: "POST", body: JSON.stringify({ title: "gc " + n++ }) });
+    await fetch(base + "/api/todos?limit=20"); } catch { break; } } })();
+' "http://127.0.0.1:$GC_PORT"
+sleep 0.5
+GC_STATE=$(podman inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$NAME-gc")
+if [ "$GC_STATE" = "running 0" ]; then pass "survives frequent garbage collection (native addon finalizers)"
+else
+  fail "survives frequent garbage collection (native addon finalizers): $GC_STATE"
+  podman logs "$NAME-gc" 2>&1 | grep -m 3 -E 'Assertion|Segmentation|Error' | sed 's/^/        /'
+fi
+podman rm -f -t 0 "$NAME-gc" >/dev/null 2>&1
+
+# ---- SIGTERM ----------------------------------------------------------------------------------------------
+log "SIGTERM: exit 0 within $GRACE_S s"
+t0=$(date +%s%N)
+podman kill --signal TERM "$NAME" >/dev/null
+CODE=$(timeout "$GRACE_S" podman wait "$NAME" 2>/dev/null || echo timeout)
+ELAPSED_MS=$((($(date +%s%N) - t0) / 1000000))
+check "SIGTERM → exit code 0 (got $CODE after $ELAPSED_MS ms; grace $GRACE_S s)" [ "$CODE" = 0 ]
+check "the log ends with a clean shutdown" bash -c "podman logs $NAME 2>&1 | tail -n 5 | grep -q '\"msg\":\"stopped\"'"
+
+# ---- what is in it ----------------------------------------------------------------------------------------
+log "image $IMAGE"
+SIZE=$(podman image inspect -f '{{.Size}}' "$IMAGE")
+BASE_SIZE=$(podman image inspect -f '{{.Size}}' "$RUNTIME_BASE_IMAGE")
+printf '  size: %s (%s bytes); runtime base %s: %s; added by the Dockerfile: %s\n' \
+  "$(numfmt --to=iec "$SIZE")" "$SIZE" "$RUNTIME_BASE_IMAGE" "$(numfmt --to=iec "$BASE_SIZE")" \
+  "$(numfmt --to=iec $((SIZE - BASE_SIZE)))"
+podman image inspect -f '  user: {{.Config.User}}  entrypoint: {{json .Config.Entrypoint}}  cmd: {{json .Config.Cmd}}  workdir: {{.Config.WorkingDir}}' "$IMAGE"
+podman image inspect -f '  exposed: {{range $p, $_ := .Config.ExposedPorts}}{{$p}} {{end}}' "$IMAGE"
+podman image inspect -f '{{range $k, $v := .Config.Labels}}  label {{$k}}={{$v}}{{"\n"}}{{end}}' "$IMAGE" | grep opencontainers || true
+MNT=$(podman image mount "$IMAGE")
+if [ -n "$MNT" ]; then
+  echo "  contents (du):"
+  for p in nodejs usr/lib usr/share/zoneinfo etc app/dist app/node_modules app/data; do
+    [ -e "$MNT/$p" ] && printf '    %-22s %s\n' "/$p" "$(du -sh "$MNT/$p" | cut -f1)"
+  done
+  printf '    %-22s %s\n' "node" "$("$MNT/nodejs/bin/node" --version 2>/dev/null || echo '?')"
+  printf '    %-22s %s\n' "app/node_modules" "$(cd "$MNT/app/node_modules" && find . -maxdepth 2 -name package.json | sed 's#^\./##; s#/package.json##' | sort | tr '\n' ' ')"
+  printf '    %-22s %s\n' "shell" "$([ -e "$MNT/bin/sh" ] && echo present || echo none)"
+  podman image unmount "$IMAGE" >/dev/null
+fi
+printf '  layers:\n'
+podman history --format '    {{.Size}}\t{{.CreatedBy}}' "$IMAGE" | cut -c1-140 | head -n 12
+
+for n in "${NOTES[@]}"; do echo "note: $n"; done
+echo "container: $PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]

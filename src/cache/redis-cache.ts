@@ -1,0 +1,188 @@
+// A shared read cache in Redis for single todos and list pages, coherent across replicas.
+//
+// Every entry key embeds generation numbers that writers bump AFTER their database commit and BEFORE they
+// answer: `todo:<id>` entries embed that todo's generation, list pages embed the list generation, and all
+// embed a global epoch. A reader fetches the generations and the entry in one round trip (a Lua script); on a
+// miss it reads the database and stores the result under the generations it fetched first. A reader that
+// raced a writer therefore stores the old value under a generation nobody asks for once the writer's bump
+// has happened — which precedes the writer's acknowledgement. The argument is written out in
+// docs/DECISIONS.md.
+//
+// Redis down or slow: a command is abandoned after REDIS_TIMEOUT_MS, the cache is bypassed for a second, the
+// outage is logged once, and requests go to the database. A replica that could not bump a generation bumps
+// the global epoch once Redis answers again, before it uses the cache, so its missed invalidations cannot
+// resurface.
+import { Redis } from 'ioredis';
+import type { Logger } from '../telemetry/logger.js';
+
+export interface CacheOptions {
+  url: string;
+  keyPrefix: string;
+  ttlSeconds: number;
+  timeoutMs: number;
+}
+
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  errors: number;
+}
+
+/** A read of one entry: the generations it was read under, and the value if there was one. */
+export interface CacheRead {
+  key: string;
+  value: string | null;
+}
+
+const BYPASS_MS = 1000;
+
+// KEYS: epoch, generation. ARGV: the entry key's base. Returns [entry key, value].
+const READ_SCRIPT = `
+local e = redis.call('GET', KEYS[1]) or '0'
+local g = redis.call('GET', KEYS[2]) or '0'
+local key = ARGV[1] .. ':e' .. e .. ':g' .. g
+return {key, redis.call('GET', key)}`;
+
+type ScriptedRedis = Redis & {
+  cacheRead(epochKey: string, generationKey: string, base: string): Promise<[string, string | null]>;
+};
+
+export class RedisCache {
+  readonly stats: CacheStats = { hits: 0, misses: 0, errors: 0 };
+  private readonly redis: ScriptedRedis;
+  private bypassUntil = 0;
+  private down = false;
+  /** Set when an invalidation may have been lost; cleared by bumping the epoch. */
+  private epochBumpPending = false;
+  private readonly epochKey: string;
+  private readonly generationTtlSeconds: number;
+  private epochTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly options: CacheOptions,
+    private readonly logger: Logger,
+  ) {
+    this.epochKey = `${options.keyPrefix}epoch`;
+    // Generation keys outlive every entry written under them, so a generation that expires and restarts at 0
+    // can never meet an entry from its earlier life.
+    this.generationTtlSeconds = Math.max(3600, options.ttlSeconds * 10);
+    const redis = new Redis(options.url, {
+      enableOfflineQueue: false, // while disconnected, commands fail at once instead of queueing
+      maxRetriesPerRequest: 0,
+      commandTimeout: options.timeoutMs,
+      connectTimeout: Math.max(1000, options.timeoutMs),
+      retryStrategy: (attempt) => Math.min(attempt * 200, 2000), // reconnect forever, gently
+    });
+    redis.defineCommand('cacheRead', { numberOfKeys: 2, lua: READ_SCRIPT });
+    redis.on('error', (error: Error) => this.failed(error));
+    this.redis = redis as ScriptedRedis;
+  }
+
+  key(...parts: (string | number)[]): string {
+    return this.options.keyPrefix + parts.join(':');
+  }
+
+  /** Reads an entry under the current generations; undefined when the cache is bypassed. */
+  async read(generationKey: string, base: string): Promise<CacheRead | undefined> {
+    if (!(await this.usable())) return undefined;
+    try {
+      const [key, value] = await this.redis.cacheRead(this.epochKey, generationKey, base);
+      this.recovered();
+      if (value === null) this.stats.misses++;
+      else this.stats.hits++;
+      return { key, value };
+    } catch (error) {
+      this.failed(error as Error);
+      return undefined;
+    }
+  }
+
+  /** Stores a value under the key a read returned. Fire and forget: a failure only costs a future miss. */
+  write(key: string, value: string): void {
+    this.redis.set(key, value, 'EX', this.options.ttlSeconds).then(
+      () => this.recovered(),
+      (error: Error) => this.failed(error),
+    );
+  }
+
+  /** Bumps generations after a committed write; awaited before the write is acknowledged. */
+  async invalidate(generationKeys: string[]): Promise<void> {
+    try {
+      const tx = this.redis.multi();
+      for (const key of generationKeys) tx.incr(key).expire(key, this.generationTtlSeconds);
+      const results = await tx.exec();
+      const failed = results?.find(([error]) => error);
+      if (!results || failed) throw failed?.[0] ?? new Error('redis transaction aborted');
+      this.recovered();
+    } catch (error) {
+      // The bump may not have happened. Bump the epoch as soon as Redis answers, which retires every entry.
+      this.epochBumpPending = true;
+      this.failed(error as Error);
+      this.retryEpochBump();
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.epochTimer);
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+
+  /** False while bypassing; when a lost invalidation is pending, bumps the epoch first. */
+  private async usable(): Promise<boolean> {
+    if (Date.now() < this.bypassUntil || this.redis.status !== 'ready') return false;
+    if (!this.epochBumpPending) return true;
+    try {
+      await this.redis.incr(this.epochKey);
+      this.epochBumpPending = false;
+      this.logger.info('redis: epoch bumped after missed invalidations; cached entries from before are ignored');
+      return true;
+    } catch (error) {
+      this.failed(error as Error);
+      return false;
+    }
+  }
+
+  /** Keeps trying to bump the epoch in the background until it works, so the window stays short. */
+  private retryEpochBump(): void {
+    if (this.epochTimer || this.closed) return;
+    this.epochTimer = setTimeout(() => {
+      this.epochTimer = undefined;
+      if (!this.epochBumpPending || this.closed) return;
+      this.redis.incr(this.epochKey).then(
+        () => {
+          this.epochBumpPending = false;
+          this.recovered();
+          this.logger.info('redis: epoch bumped after missed invalidations; cached entries from before are ignored');
+        },
+        () => this.retryEpochBump(),
+      );
+    }, 250);
+    this.epochTimer.unref();
+  }
+
+  private failed(error: Error): void {
+    this.stats.errors++;
+    this.bypassUntil = Date.now() + BYPASS_MS;
+    if (!this.down) {
+      this.down = true;
+      this.logger.warn({ err: error.message }, 'redis: unavailable, bypassing the cache until it answers again');
+    }
+  }
+
+  private recovered(): void {
+    if (this.down) {
+      this.down = false;
+      this.logger.info('redis: answering again, cache back in use');
+    }
+  }
+}

@@ -1,0 +1,209 @@
+// The PostgreSQL backend, on node-postgres (pg) with a pool per replica. Hot statements are named, so each
+// connection prepares them once. A lost database makes requests fail fast with StorageUnavailableError (503);
+// the pool replaces broken connections by itself when the database is back.
+import pg from 'pg';
+import type { ListQuery, NewTodo, Todo, TodoPage, TodoPatch, TodoRepository } from '../../todos/repository.js';
+import type { Logger } from '../../telemetry/logger.js';
+import { StorageUnavailableError, assertKnownVersions } from '../errors.js';
+import type { Migration, MigrationState, Storage } from '../storage.js';
+import { migrations } from './migrations.js';
+
+export interface PostgresOptions {
+  url: string;
+  poolMax: number;
+  statementTimeoutMs: number;
+  connectTimeoutMs: number;
+}
+
+// bigint (int8) ids and counts as JavaScript numbers: exact up to 2^53, far beyond any todo table.
+const INT8_OID: number = pg.types.builtins.INT8;
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
+    oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+/** Connects (retrying with backoff up to connectTimeoutMs, logging each attempt) and returns the backend. */
+export async function openPostgres(options: PostgresOptions, logger: Logger): Promise<Storage> {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolMax,
+    // A request never waits longer than the statement timeout: not for a connection, not for a query.
+    connectionTimeoutMillis: options.statementTimeoutMs,
+    statement_timeout: options.statementTimeoutMs,
+    query_timeout: options.statementTimeoutMs + 1000,
+    idleTimeoutMillis: 30_000,
+    application_name: 'todo-service',
+    types,
+  });
+  // An idle connection that dies (database restart) emits here; the pool drops it and opens a new one later.
+  pool.on('error', (error) => logger.warn({ err: error }, 'postgres: idle connection lost'));
+
+  await connectWithRetry(pool, options.connectTimeoutMs, logger);
+
+  let todos: TodoRepository | undefined;
+  return {
+    kind: 'postgres',
+    get todos() {
+      return (todos ??= postgresTodoRepository(pool));
+    },
+    migrationStatus: () => withLockedClient(pool, (client) => migrationStatus(client, migrations)),
+    migrate: () => withLockedClient(pool, (client) => migrate(client, migrations, logger)),
+    ping: async () => {
+      await query(pool, { text: 'SELECT 1' });
+    },
+    close: () => pool.end(),
+  };
+}
+
+async function connectWithRetry(pool: pg.Pool, budgetMs: number, logger: Logger): Promise<void> {
+  const deadline = Date.now() + budgetMs;
+  for (let attempt = 1, delay = 200; ; attempt++, delay = Math.min(delay * 2, 5000)) {
+    try {
+      await pool.query('SELECT 1');
+      if (attempt > 1) logger.info({ attempt }, 'postgres: connected');
+      return;
+    } catch (error) {
+      const wait = Math.min(delay, deadline - Date.now());
+      if (wait <= 0) throw new Error(`postgres: not reachable after ${attempt} attempts in ${budgetMs} ms: ${(error as Error).message}`, { cause: error });
+      logger.warn({ attempt, retry_in_ms: wait, err: (error as Error).message }, 'postgres: not reachable yet, retrying');
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+}
+
+// Connection-level failures: the database is down, restarting, unreachable, overloaded, or too slow.
+const UNAVAILABLE_SQLSTATE = /^(08|53|57P0[1-3]|57014)/;
+const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+function isUnavailable(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  if (e.code && (UNAVAILABLE_ERRNO.has(e.code) || UNAVAILABLE_SQLSTATE.test(e.code))) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error/i.test(e.message ?? '');
+}
+
+async function query<R extends pg.QueryResultRow>(pool: pg.Pool, config: pg.QueryConfig): Promise<pg.QueryResult<R>> {
+  try {
+    return await pool.query<R>(config);
+  } catch (error) {
+    if (isUnavailable(error)) throw new StorageUnavailableError('the database is unavailable', { cause: error });
+    throw error;
+  }
+}
+
+// ---- migrations ------------------------------------------------------------------------------------------
+
+/** Runs fn on one connection holding this schema's migration lock, so replicas starting together take turns. */
+async function withLockedClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  const lock = "hashtext('todo-service:migrations:' || current_schema())";
+  try {
+    await client.query(`SELECT pg_advisory_lock(${lock})`);
+    try {
+      return await fn(client);
+    } finally {
+      await client.query(`SELECT pg_advisory_unlock(${lock})`);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+async function migrationStatus(client: pg.PoolClient, list: readonly Migration[]): Promise<MigrationState[]> {
+  await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    integer PRIMARY KEY,
+    name       text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+  )`);
+  const { rows } = await client.query<{ version: number; applied_at: Date }>('SELECT version, applied_at FROM schema_migrations');
+  const applied = new Map(rows.map((r) => [r.version, r.applied_at.toISOString()]));
+  assertKnownVersions(applied.keys(), list);
+  return list.map((m) => ({ version: m.version, name: m.name, applied_at: applied.get(m.version) ?? null }));
+}
+
+async function migrate(client: pg.PoolClient, list: readonly Migration[], logger: Logger): Promise<number[]> {
+  const done: number[] = [];
+  for (const state of (await migrationStatus(client, list)).filter((s) => s.applied_at === null)) {
+    const { sql } = list.find((m) => m.version === state.version)!;
+    await client.query('BEGIN');
+    try {
+      await client.query(sql);
+      await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [state.version, state.name]);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK');
+      throw error;
+    }
+    logger.info({ version: state.version, name: state.name }, 'migration applied');
+    done.push(state.version);
+  }
+  return done;
+}
+
+// ---- todos -----------------------------------------------------------------------------------------------
+
+const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
+const COLUMNS = `id, title, description, completed,
+  to_char(created_at AT TIME ZONE 'UTC', ${ISO}) AS created_at,
+  to_char(updated_at AT TIME ZONE 'UTC', ${ISO}) AS updated_at`;
+const NOW = "date_trunc('milliseconds', now())";
+
+type PageRow = { total: number; matching: number } & ({ id: number } & Omit<Todo, 'id'> | { id: null });
+
+function toTodo(row: Todo): Todo {
+  return {
+    id: row.id,
+    title: row.title,
+    description: row.description,
+    completed: row.completed,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  };
+}
+
+function postgresTodoRepository(pool: pg.Pool): TodoRepository {
+  // One round trip and one snapshot for a page and its totals: the counts row joined with the page.
+  const page = (where: string) => `
+    SELECT c.total, ${where ? 'CASE WHEN $3 THEN c.completed ELSE c.total - c.completed END' : 'c.total'} AS matching, t.*
+    FROM todo_counts c
+    LEFT JOIN LATERAL (SELECT ${COLUMNS} FROM todos ${where} ORDER BY id LIMIT $1 OFFSET $2) t ON true
+    WHERE c.id = 1`;
+  const listAll = page('');
+  const listByCompleted = page('WHERE completed = $3');
+
+  return {
+    list: async ({ offset, limit, completed }: ListQuery): Promise<TodoPage> => {
+      const { rows } =
+        completed === undefined
+          ? await query<PageRow>(pool, { name: 'todos_list', text: listAll, values: [limit, offset] })
+          : await query<PageRow>(pool, { name: 'todos_list_completed', text: listByCompleted, values: [limit, offset, completed] });
+      const items = rows.flatMap((r) => (r.id === null ? [] : [toTodo(r as unknown as Todo)]));
+      return { items, total: rows[0]?.matching ?? 0 };
+    },
+    get: async (id) => {
+      const { rows } = await query<Todo>(pool, { name: 'todos_get', text: `SELECT ${COLUMNS} FROM todos WHERE id = $1`, values: [id] });
+      return rows[0] && toTodo(rows[0]);
+    },
+    create: async ({ title, description }: NewTodo) => {
+      const { rows } = await query<Todo>(pool, {
+        name: 'todos_create',
+        text: `INSERT INTO todos (title, description, created_at, updated_at) VALUES ($1, $2, ${NOW}, ${NOW}) RETURNING ${COLUMNS}`,
+        values: [title, description],
+      });
+      return toTodo(rows[0]!);
+    },
+    update: async (id, patch: TodoPatch) => {
+      const { rows } = await query<Todo>(pool, {
+        name: 'todos_update',
+        text: `UPDATE todos SET title = coalesce($2, title), description = coalesce($3, description),
+                 completed = coalesce($4, completed), updated_at = ${NOW}
+               WHERE id = $1 RETURNING ${COLUMNS}`,
+        values: [id, patch.title ?? null, patch.description ?? null, patch.completed ?? null],
+      });
+      return rows[0] && toTodo(rows[0]);
+    },
+    delete: async (id) => {
+      const { rows } = await query<Todo>(pool, { name: 'todos_delete', text: `DELETE FROM todos WHERE id = $1 RETURNING ${COLUMNS}`, values: [id] });
+      return rows[0] && toTodo(rows[0]);
+    },
+  };
+}
