@@ -1,5 +1,7 @@
 // Production bundles: each entry point and everything it imports in one CommonJS file, so start-up reads one
-// file instead of resolving hundreds of modules. better-sqlite3 stays external (a native addon).
+// file instead of resolving hundreds of modules. Left out, and loaded from node_modules when needed:
+// better-sqlite3 (a native addon), and what only some configurations load (the OpenTelemetry SDK, pino-pretty),
+// so the common start-up does not even parse them.
 //   dist/main.cjs     the service
 //   dist/migrate.cjs  apply / show schema migrations (npm run migrate; a Kubernetes Job)
 import { build } from 'esbuild';
@@ -12,7 +14,7 @@ await build({
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  external: ['better-sqlite3'],
+  external: ['better-sqlite3', '@opentelemetry/*', 'pino-pretty'],
   sourcemap: true,
   minifySyntax: true,
   legalComments: 'linked',

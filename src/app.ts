@@ -16,22 +16,26 @@ import Fastify, {
 import type { BuildInfo } from './build-info.js';
 import type { Config } from './config.js';
 import { HttpProblem, ProblemType, problemBody, type ProblemInit } from './http/problem.js';
+import { addRequestTelemetry } from './http/request-telemetry.js';
 import { trackRoutes } from './http/route-table.js';
-import { addRoutes } from './routes.js';
-import type { RedisCache } from './cache/redis-cache.js';
+import { addProbeRoutes, addRoutes } from './routes.js';
 import { StorageUnavailableError } from './storage/errors.js';
-import type { Storage } from './storage/index.js';
+import type { Lifecycle, ReadinessCheck } from './system/probes.js';
 import type { Logger } from './telemetry/logger.js';
+import type { Metrics } from './telemetry/metrics.js';
+import type { Tracing } from './telemetry/tracing.js';
 import type { TodoRepository } from './todos/repository.js';
 
 export interface AppDeps {
   config: Config;
   logger: Logger;
-  storage: Storage;
-  cache: RedisCache | undefined;
-  /** The todo repository to serve from: the storage's own, or the cached one. */
+  /** The todo repository to serve from (instrumented, and cached when Redis is configured). */
   todos: TodoRepository;
   build: BuildInfo;
+  metrics: Metrics;
+  tracing: Tracing | undefined;
+  lifecycle: Lifecycle;
+  checks: ReadinessCheck[];
 }
 
 export type App = FastifyInstance<
@@ -45,9 +49,10 @@ export type App = FastifyInstance<
 /** A client's X-Request-Id is kept when it is short and plain; anything else gets a fresh UUID. */
 const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 
-export function buildApp({ config, logger, todos, build }: AppDeps): App {
+/** A Fastify instance with the service's options, error handler and not-found (404/405) handler. */
+function createFastify(config: Config, logger: Logger): App {
   const app = Fastify({
-    logger: false, // one line per request is written by the onResponse hook below, with the fields we chose
+    logger: false, // one line per request is written by the onResponse hook (src/http/request-telemetry.ts)
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,
     requestIdHeader: false,
@@ -60,49 +65,18 @@ export function buildApp({ config, logger, todos, build }: AppDeps): App {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const routes = trackRoutes(app);
-
-  // Bodies are JSON whatever the Content-Type says, as the Go reference reads them (curl -d sends a form type).
-  // Fastify's own text/plain parser would hand the handler a string, so every type goes to the JSON parser.
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, parseJson);
-
-  app.register(cors, {
-    origin: config.cors.origins,
-    credentials: config.cors.credentials,
-    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    exposedHeaders: ['X-Request-Id', 'Content-Length'],
-    maxAge: 12 * 60 * 60,
-  });
-
-  app.addHook('onRequest', (req, reply, done) => {
-    reply.header('x-request-id', req.id);
-    done();
-  });
-
-  app.addHook('onResponse', (req, reply, done) => {
-    const status = reply.statusCode;
-    const line = {
-      request_id: req.id,
-      method: req.method,
-      route: req.routeOptions.url ?? null,
-      url: req.url,
-      status,
-      bytes: Number(reply.getHeader('content-length') ?? 0),
-      duration_ms: Math.round(reply.elapsedTime * 1000) / 1000,
-      remote_addr: req.ip,
-      user_agent: req.headers['user-agent'],
-    };
-    if (status >= 500) logger.error(line, 'request failed');
-    else logger.info(line, 'request completed');
-    done();
-  });
+  app.decorate('routeTable', routes);
 
   app.setErrorHandler((error: FastifyError, req, reply) => {
     if (error instanceof StorageUnavailableError) {
       logger.warn({ err: error, request_id: req.id }, 'storage unavailable');
       reply.header('retry-after', '1');
-      return sendProblem(req, reply, { status: 503, detail: 'The database is unavailable right now; retry shortly.' });
+      return sendProblem(req, reply, {
+        status: 503,
+        type: ProblemType.unavailable,
+        title: 'Storage unavailable',
+        detail: 'The database is unavailable right now; retry shortly.',
+      });
     }
     const problem = toProblem(error);
     if (problem.status >= 500) {
@@ -120,8 +94,38 @@ export function buildApp({ config, logger, todos, build }: AppDeps): App {
     }
     return sendProblem(req, reply, { status: 404, detail: `No route for ${req.method} ${path}.` });
   });
+  return app;
+}
 
-  addRoutes(app, { todos, config, build, routes });
+/** The API application. Probes and metrics are on it too unless MANAGEMENT_PORT moves them away. */
+export function buildApp(deps: AppDeps): App {
+  const { config, logger } = deps;
+  const app = createFastify(config, logger);
+
+  // Bodies are JSON whatever the Content-Type says, as the Go reference reads them (curl -d sends a form type).
+  // Fastify's own text/plain parser would hand the handler a string, so every type goes to the JSON parser.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, parseJson);
+
+  app.register(cors, {
+    origin: config.cors.origins,
+    credentials: config.cors.credentials,
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    exposedHeaders: ['X-Request-Id', 'Content-Length', 'traceresponse'],
+    maxAge: 12 * 60 * 60,
+  });
+
+  addRequestTelemetry(app, deps);
+  addRoutes(app, deps);
+  if (config.managementPort === undefined) addProbeRoutes(app, deps);
+  return app;
+}
+
+/** The management listener (MANAGEMENT_PORT): probes and metrics only, never exposed through the ingress. */
+export function buildManagementApp(deps: AppDeps): App {
+  const app = createFastify(deps.config, deps.logger);
+  addProbeRoutes(app, deps);
   return app;
 }
 

@@ -26,6 +26,21 @@ export const ConfigSchema = Type.Object({
   REDIS_KEY_PREFIX: Type.String({ minLength: 1, default: 'todo:', description: 'Prefix of every Redis key the service writes.' }),
   CACHE_TTL_SECONDS: Type.Integer({ minimum: 1, default: 60, description: 'Lifetime of a cached entry; also bounds staleness if a replica cannot reach Redis to invalidate.' }),
   REDIS_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 100, description: 'A Redis command slower than this is abandoned and the cache is bypassed for a second.' }),
+  MANAGEMENT_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Serve `/metrics`, `/livez`, `/readyz` on this separate port instead of the API port, away from the public ingress.' })),
+  SHUTDOWN_DELAY_MS: Type.Integer({ minimum: 0, default: 5000, description: 'On SIGTERM, `/readyz` turns 503 at once but requests are still served this long (load balancers and Kubernetes endpoints catch up), then the server drains.' }),
+  READINESS_REQUIRES_REDIS: Type.Boolean({ default: false, description: 'Whether `/readyz` fails while Redis is down. Default: Redis is reported as degraded but the replica stays ready, since it serves fine without the cache.' }),
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://.+', description: 'OTLP/HTTP collector base URL (traces go to `<url>/v1/traces`). Unset (and no traces endpoint): tracing is off and its SDK is never loaded.' })),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://.+', description: 'Full OTLP/HTTP traces URL; wins over the base endpoint.' })),
+  OTEL_EXPORTER_OTLP_HEADERS: Type.Optional(Type.String({ description: 'Headers for the collector, `key=value,key2=value2`.' })),
+  OTEL_SERVICE_NAME: Type.String({ minLength: 1, default: 'todo-service', description: 'service.name of the exported spans.' }),
+  OTEL_RESOURCE_ATTRIBUTES: Type.Optional(Type.String({ description: 'Extra resource attributes, `key=value,…` (e.g. `deployment.environment=prod`).' })),
+  OTEL_TRACES_SAMPLER: Type.Union(
+    ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'].map((s) => Type.Literal(s)),
+    { default: 'parentbased_always_on', description: 'Standard sampler name; `parentbased_traceidratio` with `OTEL_TRACES_SAMPLER_ARG=0.1` samples 10% of new traces.' },
+  ),
+  OTEL_TRACES_SAMPLER_ARG: Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'Ratio for the `*traceidratio` samplers.' }),
+  OTEL_BSP_SCHEDULE_DELAY: Type.Integer({ minimum: 1, default: 5000, description: 'Milliseconds between span export batches.' }),
+  OTEL_SDK_DISABLED: Type.Boolean({ default: false, description: '`true` turns tracing off even with an endpoint set.' }),
   LOG_LEVEL: Type.Union(LogLevel.anyOf, { default: 'info', description: 'pino level; `info` logs one line per request.' }),
   LOG_FORMAT: Type.Union([Type.Literal('json'), Type.Literal('pretty')], { default: 'json', description: '`json` lines on stdout, or `pretty` for humans (development).' }),
   CORS_ORIGINS: Type.String({ minLength: 1, default: '*', description: 'Comma-separated allowed origins, or `*` for any origin (then never with credentials).' }),
@@ -48,6 +63,20 @@ export interface Config {
   migrateOnStart: boolean;
   redis: { url: string; keyPrefix: string; ttlSeconds: number; timeoutMs: number } | undefined;
   log: { level: string; format: 'json' | 'pretty' };
+  managementPort: number | undefined;
+  shutdownDelayMs: number;
+  readinessRequiresRedis: boolean;
+  tracing:
+    | {
+        tracesUrl: string;
+        headers: string | undefined;
+        serviceName: string;
+        resourceAttributes: string | undefined;
+        sampler: string;
+        samplerArg: number;
+        exportDelayMs: number;
+      }
+    | undefined;
   cors: { origins: '*' | string[]; credentials: boolean };
   bodyLimit: number;
   shutdownTimeoutMs: number;
@@ -111,6 +140,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       ? { url: c.REDIS_URL, keyPrefix: c.REDIS_KEY_PREFIX, ttlSeconds: c.CACHE_TTL_SECONDS, timeoutMs: c.REDIS_TIMEOUT_MS }
       : undefined,
     log: { level: c.LOG_LEVEL, format: c.LOG_FORMAT },
+    managementPort: c.MANAGEMENT_PORT,
+    shutdownDelayMs: c.SHUTDOWN_DELAY_MS,
+    readinessRequiresRedis: c.READINESS_REQUIRES_REDIS,
+    tracing: tracingConfig(c),
     cors: {
       origins: splitList(c.CORS_ORIGINS).includes('*') ? '*' : splitList(c.CORS_ORIGINS),
       credentials: c.CORS_CREDENTIALS,
@@ -118,6 +151,21 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     bodyLimit: c.BODY_LIMIT_BYTES,
     shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_MS,
     trustProxy: c.TRUST_PROXY === 'true' || (c.TRUST_PROXY !== 'false' && splitList(c.TRUST_PROXY)),
+  };
+}
+
+function tracingConfig(c: RawConfig): Config['tracing'] {
+  const base = c.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/+$/, '');
+  const tracesUrl = c.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (base && `${base}/v1/traces`);
+  if (!tracesUrl || c.OTEL_SDK_DISABLED) return undefined;
+  return {
+    tracesUrl,
+    headers: c.OTEL_EXPORTER_OTLP_HEADERS,
+    serviceName: c.OTEL_SERVICE_NAME,
+    resourceAttributes: c.OTEL_RESOURCE_ATTRIBUTES,
+    sampler: c.OTEL_TRACES_SAMPLER,
+    samplerArg: c.OTEL_TRACES_SAMPLER_ARG,
+    exportDelayMs: c.OTEL_BSP_SCHEDULE_DELAY,
   };
 }
 

@@ -1,13 +1,10 @@
 // Every route of the service, in one list: method, path, schema (the contract) and handler (the behaviour).
 // Read this file to know the whole API surface. Cross-cutting behaviour lives in src/app.ts.
-import type { App } from './app.js';
-import type { BuildInfo } from './build-info.js';
-import type { Config } from './config.js';
-import type { RouteTable } from './http/route-table.js';
+import type { App, AppDeps } from './app.js';
+import { LivezRoute, MetricsRoute, ReadyzRoute, RuntimeRoute, probeHandlers } from './system/probes.js';
 import { systemHandlers } from './system/handlers.js';
 import { HealthRoute, InfoRoute } from './system/schemas.js';
 import { todoHandlers, trimTitle } from './todos/handlers.js';
-import type { TodoRepository } from './todos/repository.js';
 import {
   CreateTodoRoute,
   DeleteTodoRoute,
@@ -16,19 +13,13 @@ import {
   UpdateTodoRoute,
 } from './todos/schemas.js';
 
-export interface RouteDeps {
-  config: Config;
-  todos: TodoRepository;
-  build: BuildInfo;
-  routes: RouteTable;
-}
-
-export function addRoutes(app: App, { config, todos: repository, build, routes }: RouteDeps): void {
+/** The API: service info, health, and the todos. */
+export function addRoutes(app: App, { config, todos: repository, build }: AppDeps): void {
   const system = systemHandlers({
     env: config.env,
     version: config.version ?? build.version,
     build,
-    endpoints: routes.endpoints,
+    endpoints: app.routeTable.endpoints,
   });
   const todos = todoHandlers(repository);
 
@@ -45,4 +36,15 @@ export function addRoutes(app: App, { config, todos: repository, build, routes }
     todos.update,
   );
   app.delete('/api/todos/:id', { schema: DeleteTodoRoute }, todos.remove);
+}
+
+/** Probes and metrics: on the API port, or alone on MANAGEMENT_PORT. Not logged per request. */
+export function addProbeRoutes(app: App, { lifecycle, checks, metrics, config }: AppDeps): void {
+  const probes = probeHandlers({ lifecycle, checks, metrics, checkTimeoutMs: config.database.kind === 'postgres' ? config.database.statementTimeoutMs : 2000 });
+  const quiet = { log: false };
+
+  app.get('/livez', { schema: LivezRoute, config: quiet }, probes.livez);
+  app.get('/readyz', { schema: ReadyzRoute, config: quiet }, probes.readyz);
+  app.get('/metrics', { schema: MetricsRoute, config: quiet }, probes.metrics);
+  app.get('/metrics/json', { schema: RuntimeRoute, config: quiet }, probes.runtime);
 }

@@ -1,14 +1,19 @@
-// run(): configuration → dependencies → listening server, returning close(). The process entry point
-// (src/main.ts) calls it with no arguments; tests call it with their own environment and an AbortSignal.
+// run(): configuration → telemetry → storage (+ cache) → app → listening servers, returning close().
+// The process entry point (src/main.ts) calls it with no arguments; tests call it with their own environment
+// and an AbortSignal.
 import closeWithGrace from 'close-with-grace';
 import type { DestinationStream } from 'pino';
-import { buildApp, type App } from './app.js';
+import { buildApp, buildManagementApp, type App } from './app.js';
+import { buildInfo } from './build-info.js';
 import { cachedTodoRepository } from './cache/cached-todos.js';
 import { RedisCache } from './cache/redis-cache.js';
-import { buildInfo } from './build-info.js';
 import { ConfigError, loadConfig, withDotEnv } from './config.js';
 import { openStorage } from './storage/index.js';
+import type { Lifecycle, ReadinessCheck } from './system/probes.js';
+import { instrumentTodos } from './telemetry/instrument.js';
 import { createLogger, flushLogger } from './telemetry/logger.js';
+import { createMetrics } from './telemetry/metrics.js';
+import { startTracing } from './telemetry/tracing.js';
 
 export interface RunOptions {
   /** The environment to configure from. Default: process.env over an optional `.env` file. */
@@ -27,7 +32,12 @@ export interface Service {
   /** Base URL of the API, e.g. http://127.0.0.1:8080 */
   url: string;
   port: number;
-  /** Stops accepting connections, lets in-flight requests finish (bounded), closes the database. Idempotent. */
+  /** Base URL of the management listener (probes, metrics); the API's URL when MANAGEMENT_PORT is unset. */
+  managementUrl: string;
+  /**
+   * Turns /readyz to 503, keeps serving for SHUTDOWN_DELAY_MS, then stops accepting connections, lets
+   * in-flight requests finish (bounded by SHUTDOWN_TIMEOUT_MS) and closes everything. Idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -42,26 +52,50 @@ export async function run(options: RunOptions = {}): Promise<Service> {
   }
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 async function start(options: RunOptions, ownsProcess: boolean): Promise<Service> {
   const config = loadConfig(options.env ?? withDotEnv(process.env));
-  const logger = await createLogger(config.log, options.logDestination);
+  const version = config.version ?? buildInfo.version;
+  const tracing = await startTracing(config.tracing, version);
+  const logger = await createLogger(config.log, options.logDestination, tracing);
   const storage = await openStorage(config, logger);
-  const cache = config.redis && new RedisCache(config.redis, logger);
-  const todos = cache ? cachedTodoRepository(storage.todos, cache) : storage.todos;
-  const app = buildApp({ config, logger, storage, cache, todos, build: buildInfo });
+
+  const metrics = createMetrics(buildInfo, version, storage.kind);
+  metrics.sources.todosStored = async () => (await storage.todos.list({ offset: 0, limit: 0 })).total;
+  if (storage.poolStats) metrics.sources.pool = () => storage.poolStats!();
+
+  const cache = config.redis && new RedisCache(config.redis, logger, metrics, tracing);
+  if (cache && !(await cache.connected(2000))) logger.warn('redis: not reachable at start; serving without the cache until it is');
+  const instrumented = instrumentTodos(storage.todos, storage.kind, metrics, tracing);
+  const todos = cache ? cachedTodoRepository(instrumented, cache) : instrumented;
+
+  const lifecycle: Lifecycle = { shuttingDown: false };
+  const checks: ReadinessCheck[] = [{ name: 'database', critical: true, check: () => storage.ping() }];
+  if (cache) checks.push({ name: 'redis', critical: config.readinessRequiresRedis, check: () => cache.ping() });
+
+  const deps = { config, logger, todos, build: buildInfo, metrics, tracing, lifecycle, checks };
+  const app = buildApp(deps);
+  const management = config.managementPort === undefined ? undefined : buildManagementApp(deps);
+
   const closeResources = async () => {
     await cache?.close();
     await storage.close();
+    await tracing?.shutdown();
   };
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      lifecycle.shuttingDown = true;
+      logger.info({ delay_ms: config.shutdownDelayMs }, 'shutting down: not ready any more, still serving');
+      await sleep(config.shutdownDelayMs);
       logger.info('shutting down: draining in-flight requests');
       // Requests still running after the timeout lose their connections; the rest finish normally.
       const cut = setTimeout(() => app.server.closeAllConnections(), config.shutdownTimeoutMs);
       try {
         await app.close();
+        await management?.close();
       } finally {
         clearTimeout(cut);
         await closeResources();
@@ -72,20 +106,36 @@ async function start(options: RunOptions, ownsProcess: boolean): Promise<Service
 
   try {
     await app.listen({ port: config.port, host: config.host });
+    if (management) await management.listen({ port: config.managementPort!, host: config.host });
   } catch (error) {
+    await app.close();
     await closeResources();
     throw error;
   }
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host}:${port}`;
+  const urlOf = (server: App['server'], fallback: number) => {
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : fallback;
+    return { port, url: `http://${config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host}:${port}` };
+  };
+  const { port, url } = urlOf(app.server, config.port);
+  const managementUrl = management ? urlOf(management.server, config.managementPort!).url : url;
   logger.info(
-    { url, version: config.version ?? buildInfo.version, commit: buildInfo.commit, storage: storage.kind, cache: cache ? 'redis' : 'none', node: process.version },
+    {
+      url,
+      management_url: managementUrl,
+      version,
+      commit: buildInfo.commit,
+      storage: storage.kind,
+      cache: cache ? 'redis' : 'none',
+      tracing: config.tracing ? config.tracing.tracesUrl : 'off',
+      node: process.version,
+    },
     'listening',
   );
 
   if (ownsProcess) {
-    closeWithGrace({ delay: config.shutdownTimeoutMs + 2000, logger: false }, async ({ signal, err }) => {
+    const grace = config.shutdownDelayMs + config.shutdownTimeoutMs + 2000;
+    closeWithGrace({ delay: grace, logger: false }, async ({ signal, err }) => {
       if (err) logger.error({ err }, 'fatal error, shutting down');
       else logger.info({ signal }, 'signal received');
       await close();
@@ -93,5 +143,5 @@ async function start(options: RunOptions, ownsProcess: boolean): Promise<Service
   } else {
     options.signal!.addEventListener('abort', () => void close(), { once: true });
   }
-  return { app, url, port, close };
+  return { app, url, port, managementUrl, close };
 }

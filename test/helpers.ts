@@ -30,7 +30,7 @@ export async function startService(env: Record<string, string> = {}, dir = tempD
   const logs: Record<string, unknown>[] = [];
   const controller = new AbortController();
   const service = await run({
-    env: { PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${dbPath}`, LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_MS: '2000', DB_CONNECT_TIMEOUT_MS: '2000', ...env },
+    env: { PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${dbPath}`, LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_MS: '2000', SHUTDOWN_DELAY_MS: '0', DB_CONNECT_TIMEOUT_MS: '2000', ...env },
     signal: controller.signal,
     logDestination: { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) },
   });
@@ -111,7 +111,7 @@ export async function spawnService(env: Record<string, string> = {}): Promise<Pr
   const dir = tempDir();
   const child = spawn(process.execPath, [MAIN], {
     cwd: dir,
-    env: { PATH: process.env.PATH, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${join(dir, 't.db')}`, ...env },
+    env: { PATH: process.env.PATH, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${join(dir, 't.db')}`, SHUTDOWN_DELAY_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -14,18 +14,14 @@
 // resurface.
 import { Redis } from 'ioredis';
 import type { Logger } from '../telemetry/logger.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { Tracing } from '../telemetry/tracing.js';
 
 export interface CacheOptions {
   url: string;
   keyPrefix: string;
   ttlSeconds: number;
   timeoutMs: number;
-}
-
-export interface CacheStats {
-  hits: number;
-  misses: number;
-  errors: number;
 }
 
 /** A read of one entry: the generations it was read under, and the value if there was one. */
@@ -48,7 +44,6 @@ type ScriptedRedis = Redis & {
 };
 
 export class RedisCache {
-  readonly stats: CacheStats = { hits: 0, misses: 0, errors: 0 };
   private readonly redis: ScriptedRedis;
   private bypassUntil = 0;
   private down = false;
@@ -62,6 +57,8 @@ export class RedisCache {
   constructor(
     private readonly options: CacheOptions,
     private readonly logger: Logger,
+    private readonly metrics: Metrics,
+    private readonly tracing: Tracing | undefined,
   ) {
     this.epochKey = `${options.keyPrefix}epoch`;
     // Generation keys outlive every entry written under them, so a generation that expires and restarts at 0
@@ -87,10 +84,9 @@ export class RedisCache {
   async read(generationKey: string, base: string): Promise<CacheRead | undefined> {
     if (!(await this.usable())) return undefined;
     try {
-      const [key, value] = await this.redis.cacheRead(this.epochKey, generationKey, base);
+      const [key, value] = await this.traced('cache read', () => this.redis.cacheRead(this.epochKey, generationKey, base));
       this.recovered();
-      if (value === null) this.stats.misses++;
-      else this.stats.hits++;
+      this.metrics.cacheEvent(value === null ? 'miss' : 'hit');
       return { key, value };
     } catch (error) {
       this.failed(error as Error);
@@ -111,7 +107,7 @@ export class RedisCache {
     try {
       const tx = this.redis.multi();
       for (const key of generationKeys) tx.incr(key).expire(key, this.generationTtlSeconds);
-      const results = await tx.exec();
+      const results = await this.traced('cache invalidate', () => tx.exec());
       const failed = results?.find(([error]) => error);
       if (!results || failed) throw failed?.[0] ?? new Error('redis transaction aborted');
       this.recovered();
@@ -121,6 +117,22 @@ export class RedisCache {
       this.failed(error as Error);
       this.retryEpochBump();
     }
+  }
+
+  /** Waits up to `ms` for the first connection; Redis being away at start is not fatal, only slower. */
+  async connected(ms: number): Promise<boolean> {
+    if (this.redis.status === 'ready') return true;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.redis.off('ready', onReady);
+        resolve(false);
+      }, ms);
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.redis.once('ready', onReady);
+    });
   }
 
   async ping(): Promise<void> {
@@ -170,8 +182,14 @@ export class RedisCache {
     this.epochTimer.unref();
   }
 
+  /** Runs a Redis call in a client span when tracing is on. */
+  private traced<T>(name: string, call: () => Promise<T>): Promise<T> {
+    if (!this.tracing) return call();
+    return this.tracing.inSpan(name, { kind: this.tracing.api.SpanKind.CLIENT, attributes: { 'db.system.name': 'redis' } }, call);
+  }
+
   private failed(error: Error): void {
-    this.stats.errors++;
+    this.metrics.cacheEvent('error');
     this.bypassUntil = Date.now() + BYPASS_MS;
     if (!this.down) {
       this.down = true;

@@ -9,6 +9,8 @@ export const ProblemType = {
   invalidJson: 'urn:todo-service:problem:invalid-json',
   invalidId: 'urn:todo-service:problem:invalid-id',
   todoNotFound: 'urn:todo-service:problem:todo-not-found',
+  notReady: 'urn:todo-service:problem:not-ready',
+  unavailable: 'urn:todo-service:problem:storage-unavailable',
 } as const;
 
 export const ProblemSchema = Type.Object(

@@ -9,6 +9,12 @@ interface Entry {
   pattern: RegExp;
 }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    routeTable: RouteTable;
+  }
+}
+
 export interface RouteTable {
   /** "METHOD path" → summary for every public route; HEAD and OPTIONS are implied and left out. */
   endpoints: () => Record<string, string>;

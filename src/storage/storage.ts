@@ -24,5 +24,7 @@ export interface Storage {
   migrate(): Promise<number[]>;
   /** Resolves when the database answers a trivial query; rejects otherwise. */
   ping(): Promise<void>;
+  /** Connection pool state, for backends that have a pool. */
+  poolStats?(): { total: number; idle: number; waiting: number };
   close(): Promise<void>;
 }

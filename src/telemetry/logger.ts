@@ -2,14 +2,17 @@
 // so a slow stdout never stalls a request. flush() drains it at shutdown.
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { Config } from '../config.js';
+import type { Tracing } from './tracing.js';
 
 export type { Logger } from 'pino';
 
-export async function createLogger(config: Config['log'], destination?: DestinationStream): Promise<Logger> {
+export async function createLogger(config: Config['log'], destination?: DestinationStream, tracing?: Tracing): Promise<Logger> {
   const options: pino.LoggerOptions = {
     level: config.level,
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
+    // With tracing on, a line logged inside a request carries its trace_id and span_id.
+    ...(tracing && { mixin: () => tracing.logIds() }),
   };
   if (destination) return pino(options, destination);
   if (config.format === 'pretty') {

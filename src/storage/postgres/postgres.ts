@@ -51,6 +51,7 @@ export async function openPostgres(options: PostgresOptions, logger: Logger): Pr
     ping: async () => {
       await query(pool, { text: 'SELECT 1' });
     },
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     close: () => pool.end(),
   };
 }

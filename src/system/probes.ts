@@ -1,0 +1,102 @@
+// Probes and metrics for the platform: /livez (the process is alive), /readyz (its dependencies answer and it
+// is not shutting down), /metrics (Prometheus text) and /metrics/json (the Go reference's runtime view).
+// They are served on MANAGEMENT_PORT when it is set, else on the API port.
+import Type from 'typebox';
+import { ProblemSchema, ProblemType, problemBody } from '../http/problem.js';
+import type { SchemaReply, SchemaRequest } from '../http/types.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { runtimeStats } from '../telemetry/metrics.js';
+
+export interface Lifecycle {
+  /** True from SIGTERM on: /readyz answers 503 while in-flight work drains. */
+  shuttingDown: boolean;
+}
+
+export interface ReadinessCheck {
+  name: string;
+  /** A failing critical check makes the replica not ready; a failing non-critical one is reported "degraded". */
+  critical: boolean;
+  check: () => Promise<void>;
+}
+
+const CheckResults = Type.Record(Type.String(), Type.String(), {
+  description: 'Each check: `ok`, `degraded: <why>` (not critical) or `failed: <why>`.',
+  examples: [{ database: 'ok', redis: 'ok', shutdown: 'ok' }],
+});
+
+export const LivezRoute = {
+  summary: 'Liveness: the process is up (no dependency checks)',
+  tags: ['probes'],
+  response: { 200: Type.Object({ status: Type.Literal('alive') }) },
+};
+
+export const ReadyzRoute = {
+  summary: 'Readiness: the database answers (Redis too when required) and the service is not shutting down',
+  tags: ['probes'],
+  response: {
+    200: Type.Object({ status: Type.Literal('ready'), checks: CheckResults }),
+    503: Type.Object({ ...ProblemSchema.properties, checks: CheckResults }, { additionalProperties: true }),
+  },
+};
+
+export const MetricsRoute = {
+  summary: 'Prometheus metrics (text exposition format)',
+  tags: ['probes'],
+  produces: ['text/plain'],
+  response: { 200: Type.String({ description: 'Prometheus text format 0.0.4' }) },
+};
+
+export const RuntimeRoute = {
+  summary: "Runtime statistics as JSON (the Go reference's /metrics view)",
+  tags: ['probes'],
+  response: {
+    200: Type.Object({
+      memory: Type.Record(Type.String(), Type.Number()),
+      runtime: Type.Object({}, { additionalProperties: true }),
+      uptime_seconds: Type.Number(),
+      timestamp: Type.String({ format: 'date-time' }),
+    }),
+  },
+};
+
+const withTimeout = (ms: number, work: Promise<void>) =>
+  Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref())]);
+
+export function probeHandlers(deps: { lifecycle: Lifecycle; checks: ReadinessCheck[]; metrics: Metrics; checkTimeoutMs: number }) {
+  return {
+    livez: async () => ({ status: 'alive' as const }),
+
+    readyz: async (req: SchemaRequest<typeof ReadyzRoute>, reply: SchemaReply<typeof ReadyzRoute>) => {
+      const checks: Record<string, string> = {};
+      const failed: string[] = [];
+      await Promise.all(
+        deps.checks.map(async ({ name, critical, check }) => {
+          try {
+            await withTimeout(deps.checkTimeoutMs, check());
+            checks[name] = 'ok';
+          } catch (error) {
+            const why = (error as Error).message || 'failed';
+            checks[name] = critical ? `failed: ${why}` : `degraded: ${why}`;
+            if (critical) failed.push(name);
+          }
+        }),
+      );
+      checks.shutdown = deps.lifecycle.shuttingDown ? 'failed: shutting down' : 'ok';
+      if (deps.lifecycle.shuttingDown) failed.push('shutdown');
+      if (failed.length === 0) return reply.send({ status: 'ready' as const, checks });
+      const problem = problemBody(
+        { status: 503, type: ProblemType.notReady, title: 'Not ready', detail: `Failing checks: ${failed.join(', ')}.` },
+        req.url,
+        req.id,
+      );
+      return reply.code(503).type('application/problem+json').send({ ...problem, checks });
+    },
+
+    metrics: async (_req: unknown, reply: SchemaReply<typeof MetricsRoute>) => {
+      const body = await deps.metrics.registry.metrics();
+      return reply.type(deps.metrics.registry.contentType).send(body);
+    },
+
+    runtime: async () => runtimeStats(),
+  };
+}

@@ -1,0 +1,108 @@
+// OpenTelemetry tracing, loaded only when an OTLP endpoint is configured: without one, none of the SDK is even
+// imported and requests pay nothing. With one: W3C traceparent/tracestate in and out, a server span per
+// request, client spans for database and Redis calls, OTLP/HTTP (JSON) export in batches.
+import type { Context, Span, SpanOptions, Tracer } from '@opentelemetry/api';
+import type { Config } from '../config.js';
+
+export type OtelApi = typeof import('@opentelemetry/api');
+
+export interface Tracing {
+  api: OtelApi;
+  tracer: Tracer;
+  /** Runs fn as a child span of the active one; the span ends (with error status if fn throws) when fn settles. */
+  inSpan<T>(name: string, options: SpanOptions, fn: () => Promise<T>): Promise<T>;
+  /** trace_id/span_id of the active span, for log lines. */
+  logIds(): { trace_id: string; span_id: string } | Record<string, never>;
+  shutdown(): Promise<void>;
+}
+
+export interface RequestTrace {
+  span: Span;
+  context: Context;
+}
+
+/** Builds a sampler from the standard OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG values. */
+function sampler(sdk: typeof import('@opentelemetry/sdk-trace'), name: string, arg: number) {
+  switch (name) {
+    case 'always_on':
+      return new sdk.AlwaysOnSampler();
+    case 'always_off':
+      return new sdk.AlwaysOffSampler();
+    case 'traceidratio':
+      return new sdk.TraceIdRatioBasedSampler(arg);
+    case 'parentbased_always_off':
+      return new sdk.ParentBasedSampler({ root: new sdk.AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new sdk.ParentBasedSampler({ root: new sdk.TraceIdRatioBasedSampler(arg) });
+    default:
+      return new sdk.ParentBasedSampler({ root: new sdk.AlwaysOnSampler() });
+  }
+}
+
+function parseHeaders(raw: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const pair of (raw ?? '').split(',')) {
+    const at = pair.indexOf('=');
+    if (at > 0) headers[decodeURIComponent(pair.slice(0, at).trim())] = decodeURIComponent(pair.slice(at + 1).trim());
+  }
+  return headers;
+}
+
+export async function startTracing(config: Config['tracing'], serviceVersion: string): Promise<Tracing | undefined> {
+  if (!config) return undefined;
+  const [api, sdk, { OTLPTraceExporter }, core, { AsyncLocalStorageContextManager }, resources] = await Promise.all([
+    import('@opentelemetry/api'),
+    import('@opentelemetry/sdk-trace'),
+    import('@opentelemetry/exporter-trace-otlp-http'),
+    import('@opentelemetry/core'),
+    import('@opentelemetry/context-async-hooks'),
+    import('@opentelemetry/resources'),
+  ]);
+
+  const contextManager = new AsyncLocalStorageContextManager().enable();
+  api.context.setGlobalContextManager(contextManager);
+  api.propagation.setGlobalPropagator(
+    new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] }),
+  );
+  const exporter = new OTLPTraceExporter({ url: config.tracesUrl, headers: parseHeaders(config.headers) });
+  const provider = new sdk.TracerProvider({
+    resource: resources.resourceFromAttributes({
+      ...parseHeaders(config.resourceAttributes), // same key=value,… format as the headers
+      'service.name': config.serviceName,
+      'service.version': serviceVersion,
+    }),
+    sampler: sampler(sdk, config.sampler, config.samplerArg),
+    spanProcessors: [new sdk.BatchSpanProcessor({ exporter, scheduledDelayMillis: config.exportDelayMs })],
+  });
+  api.trace.setGlobalTracerProvider(provider);
+  const tracer = api.trace.getTracer('todo-service', serviceVersion);
+
+  return {
+    api,
+    tracer,
+    async inSpan(name, options, fn) {
+      const span = tracer.startSpan(name, options);
+      try {
+        return await api.context.with(api.trace.setSpan(api.context.active(), span), fn);
+      } catch (error) {
+        span.recordException(error as Error);
+        span.setStatus({ code: api.SpanStatusCode.ERROR, message: (error as Error).message });
+        throw error;
+      } finally {
+        span.end();
+      }
+    },
+    logIds() {
+      const span = api.trace.getActiveSpan();
+      if (!span) return {};
+      const { traceId, spanId } = span.spanContext();
+      return { trace_id: traceId, span_id: spanId };
+    },
+    async shutdown() {
+      await provider.shutdown();
+      api.trace.disable();
+      api.context.disable();
+      api.propagation.disable();
+    },
+  };
+}
