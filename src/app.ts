@@ -66,6 +66,10 @@ function createFastify(config: Config, logger: Logger): App {
 
   const routes = trackRoutes(app);
   app.decorate('routeTable', routes);
+  app.addHook('onRequest', (req, reply, done) => {
+    reply.header('x-request-id', req.id);
+    done();
+  });
 
   app.setErrorHandler((error: FastifyError, req, reply) => {
     if (error instanceof StorageUnavailableError) {

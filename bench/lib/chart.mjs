@@ -1,20 +1,35 @@
 // A dependency-free SVG grouped bar chart of requests/s: one group per scenario, one bar per target,
 // value labels on the bars, horizontal grid lines and a legend. Failed or skipped runs have no bar.
 
+import { NOISE_PERCENT } from './report.mjs';
+
 const COLORS = { ours: '#2563eb', go: '#00a4c8', bare: '#16a34a' };
 const EXTRA_COLORS = ['#9333ea', '#ea580c', '#64748b', '#db2777'];
 
 const escape = (text) =>
   String(text).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 
-/** A "nice" axis maximum ≥ value (1, 2, 2.5 or 5 × 10^n) and its tick step. */
+/** A "nice" axis: the smallest step of 1, 2, 2.5 or 5 × 10^n that covers `value` in at most 6 ticks. */
 function niceAxis(value) {
   if (!(value > 0)) return { max: 1, step: 0.2 };
-  const magnitude = 10 ** Math.floor(Math.log10(value));
-  for (const f of [1, 2, 2.5, 5, 10]) {
-    if (f * magnitude >= value) return { max: f * magnitude, step: (f * magnitude) / 5 };
+  const magnitude = 10 ** Math.floor(Math.log10(value / 6));
+  for (const f of [1, 2, 2.5, 5, 10, 20]) {
+    const step = f * magnitude;
+    const ticks = Math.ceil(value / step);
+    if (ticks <= 6) return { max: ticks * step, step };
   }
-  return { max: 10 * magnitude, step: 2 * magnitude };
+  return { max: value, step: value / 5 };
+}
+
+/** Joins items with " · " into lines of at most ~maxChars characters. */
+function wrap(items, maxChars) {
+  const lines = [];
+  for (const item of items) {
+    const last = lines.at(-1);
+    if (last !== undefined && last.length + 3 + item.length <= maxChars) lines[lines.length - 1] = `${last} · ${item}`;
+    else lines.push(item);
+  }
+  return lines;
 }
 
 const compact = (n) => (n >= 1e6 ? `${+(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${+(n / 1e3).toFixed(1)}k` : `${Math.round(n)}`);
@@ -24,10 +39,13 @@ export function renderChart(results) {
   const targets = results.targets.filter((t) => t.available);
   const scenarios = results.scenarios;
   const color = (t, i) => COLORS[t.name] ?? EXTRA_COLORS[i % EXTRA_COLORS.length];
-  const rps = (t, s) => {
+  const run = (t, s) => {
     const r = t.scenarios?.[s.name];
-    return r && !r.error ? r.rps : null;
+    return r && !r.error ? r : null;
   };
+  const rps = (t, s) => run(t, s)?.rps ?? null;
+  const noisy = (t, s) => run(t, s)?.otherCpuPercent >= NOISE_PERCENT;
+  const anyNoisy = targets.some((t) => scenarios.some((s) => noisy(t, s)));
 
   const barWidth = 30;
   const barGap = 4;
@@ -37,8 +55,13 @@ export function renderChart(results) {
   const right = 24;
   const top = 86;
   const plotHeight = 300;
-  const bottom = 64;
-  const width = Math.max(640, left + right + scenarios.length * (groupWidth + groupGap));
+  const width = Math.max(760, left + right + scenarios.length * (groupWidth + groupGap));
+  const footer = wrap(
+    scenarios.map((s) => `${s.short ?? s.name} = ${s.label}`),
+    Math.floor((width - left - right) / 6),
+  );
+  if (anyNoisy) footer.push(`* measured while other processes used ≥ ${NOISE_PERCENT} % of a core (noisy machine)`);
+  const bottom = 40 + footer.length * 15;
   const height = top + plotHeight + bottom;
   const { max, step } = niceAxis(Math.max(0, ...targets.flatMap((t) => scenarios.map((s) => rps(t, s) ?? 0))) * 1.08);
   const y = (v) => top + plotHeight - (v / max) * plotHeight;
@@ -54,7 +77,7 @@ export function renderChart(results) {
   parts.push(`<text x="${left}" y="26" font-size="16" font-weight="600" fill="#111827">Requests per second by scenario (higher is better)</text>`);
   parts.push(
     `<text x="${left}" y="46" fill="#4b5563">${escape(
-      `${meta.date} · ${meta.tool} · ${meta.options.connections} connections · ${meta.options.duration} s per scenario · ` +
+      `${meta.date.slice(0, 16).replace('T', ' ')} UTC · ${meta.tool} · ${meta.options.connections} connections · ${meta.options.duration} s per scenario · ` +
         `${meta.options.seed} seeded todos · server on 1 core`,
     )}</text>`,
   );
@@ -92,18 +115,16 @@ export function renderChart(results) {
         `<rect x="${x}" y="${by.toFixed(1)}" width="${barWidth}" height="${(y(0) - by).toFixed(1)}" fill="${color(t, ti)}">` +
           `<title>${escape(`${t.label} — ${s.label}: ${Math.round(value)} req/s`)}</title></rect>`,
       );
-      parts.push(`<text x="${x + barWidth / 2}" y="${(by - 4).toFixed(1)}" text-anchor="middle" font-size="10" fill="#111827">${compact(value)}</text>`);
+      parts.push(`<text x="${x + barWidth / 2}" y="${(by - 4).toFixed(1)}" text-anchor="middle" font-size="10" fill="#111827">${compact(value)}${noisy(t, s) ? '*' : ''}</text>`);
     });
     parts.push(
       `<text x="${gx + groupWidth / 2}" y="${top + plotHeight + 20}" text-anchor="middle" fill="#111827">${escape(s.short ?? s.name)}</text>`,
     );
   });
 
-  parts.push(
-    `<text x="${left}" y="${height - 14}" font-size="11" fill="#6b7280">${escape(
-      scenarios.map((s) => `${s.short ?? s.name} = ${s.label}`).join(' · '),
-    )}</text>`,
-  );
+  footer.forEach((line, i) => {
+    parts.push(`<text x="${left}" y="${top + plotHeight + 46 + i * 15}" font-size="11" fill="#6b7280">${escape(line)}</text>`);
+  });
   parts.push('</svg>');
   return parts.join('\n') + '\n';
 }

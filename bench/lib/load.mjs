@@ -19,7 +19,8 @@ const WORKER = join(HERE, 'autocannon-worker.mjs');
 /** { name: 'wrk'|'autocannon', version } — `forced` ('wrk' / 'autocannon') overrides detection. */
 export function detectTool(forced) {
   const wrk = spawnSync('wrk', ['--version'], { encoding: 'utf8' });
-  const wrkVersion = wrk.error ? null : (wrk.stdout + wrk.stderr).split('\n')[0].trim();
+  // "wrk 4.2.0 [epoll] Copyright (C) 2012 Will Glozer" → "wrk 4.2.0 [epoll]"
+  const wrkVersion = wrk.error ? null : (wrk.stdout + wrk.stderr).split('\n')[0].replace(/\s*Copyright.*$/, '').trim();
   if (forced === 'wrk' || (!forced && wrkVersion)) {
     if (!wrkVersion) throw new Error('BENCH_TOOL=wrk but wrk is not on PATH');
     return { name: 'wrk', version: wrkVersion };
@@ -74,7 +75,7 @@ async function runWrk({ base, scenario, params, seconds, connections, threads })
   const r = JSON.parse(line.slice('WRK_JSON '.length));
   const secs = r.duration_us / 1e6;
   const socket = r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout;
-  const ms = (us) => us / 1000;
+  const ms = (us) => Math.round(us) / 1000;
   return {
     tool: 'wrk',
     requests: r.requests,

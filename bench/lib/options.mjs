@@ -12,6 +12,9 @@
 //   BENCH_TARGETS=ours,go,bare   which targets to run (extra targets from BENCH_CONFIG by name)
 //   BENCH_SCENARIOS=health,...   which scenarios to run (see lib/scenarios.mjs)
 //   BENCH_TOOL=wrk|autocannon    force a load generator (default: wrk if on PATH, else autocannon)
+//   BENCH_NOISE_RETRIES=2        re-run a scenario (fresh server) when other processes took >= 10 % of a
+//                                core during its measurement; the quietest attempt is kept (quick: 0)
+//   BENCH_QUIET_WAIT=30          before such a re-run, wait up to this many seconds for a quiet machine
 //   BENCH_SKIP_BUILD=1           do not run `npm run build`; use the existing dist/main.cjs
 //   BENCH_CONFIG=path.json       { "options": { "duration": 5, ... }, "targets": [ ... ] } (see targets.mjs)
 //
@@ -32,10 +35,12 @@ const DEFAULTS = {
   targets: ['ours', 'go', 'bare'],
   scenarios: null, // null = all
   tool: null, // null = auto
+  noiseRetries: 2,
+  quietWait: 30,
   skipBuild: false,
 };
 
-const QUICK = { duration: 2, warmup: 1, seed: 1_000, startupRuns: 3 };
+const QUICK = { duration: 2, warmup: 1, seed: 1_000, startupRuns: 3, noiseRetries: 0 };
 
 const ENV = {
   duration: ['BENCH_DURATION', 'number'],
@@ -48,6 +53,8 @@ const ENV = {
   targets: ['BENCH_TARGETS', 'list'],
   scenarios: ['BENCH_SCENARIOS', 'list'],
   tool: ['BENCH_TOOL', 'string'],
+  noiseRetries: ['BENCH_NOISE_RETRIES', 'int'],
+  quietWait: ['BENCH_QUIET_WAIT', 'number'],
   skipBuild: ['BENCH_SKIP_BUILD', 'bool'],
 };
 

@@ -73,7 +73,8 @@ export async function startServer({ command, args, env, cwd, logFile, port }) {
     server.startupMs = healthyAt - t0;
   } catch (err) {
     await stopServer(server);
-    throw new Error(`${err.message}; stderr tail: ${tail(logFile)}`);
+    const exit = exitInfo && !exitInfo.error ? ` (exit code ${exitInfo.code}${exitInfo.signal ? `, ${exitInfo.signal}` : ''})` : '';
+    throw new Error(`${err.message}${exit}; stderr tail: ${tail(logFile)}`);
   }
   return server;
 }

@@ -1,5 +1,6 @@
 // Process statistics from Linux /proc: CPU time (utime + stime, all threads) and resident memory
-// (VmRSS now, VmHWM = peak), plus a sampler that tracks the peak RSS of a server while it runs.
+// (VmRSS now, VmHWM = peak), a sampler that tracks the peak RSS of a server while it runs, and the
+// machine's total busy time (to tell how much CPU other processes took: a noisy machine).
 
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -73,4 +74,34 @@ export class RssSampler {
     this.sample();
     return this.peakKb;
   }
+}
+
+/**
+ * CPU seconds the whole machine has spent busy so far (all CPUs: user + nice + system + steal, from
+ * /proc/stat). Interrupt and softirq time are left out: on loopback they are mostly the benchmark's own
+ * network traffic.
+ */
+export function machineBusySeconds() {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]; // "cpu  user nice system idle iowait irq softirq steal ..."
+  const [user, nice, system, , , , , steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return (user + nice + system + (steal || 0)) / clockTicksPerSecond();
+}
+
+/** Busy CPU seconds per CPU so far (user + nice + system + steal), indexed by CPU number. */
+export function perCpuBusySeconds() {
+  const busy = [];
+  for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+    const match = /^cpu(\d+)\s+(.*)$/.exec(line);
+    if (!match) continue;
+    const [user, nice, system, , , , , steal] = match[2].split(/\s+/).map(Number);
+    busy[Number(match[1])] = (user + nice + system + (steal || 0)) / clockTicksPerSecond();
+  }
+  return busy;
+}
+
+/** CPU seconds of a process including its waited-for children (utime + stime + cutime + cstime). */
+export function cpuSecondsWithChildren(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return [14, 15, 16, 17].reduce((sum, field) => sum + Number(fields[field - 3]), 0) / clockTicksPerSecond();
 }

@@ -1,11 +1,18 @@
 // Text report of a benchmark run: per scenario and target (req/s, p50, p99, errors, server CPU), the
 // ratios of our service to the Go reference and to the bare node server, and start-up time / memory.
 
+/** Other processes using at least this much CPU (% of one core) during a measured run make it "noisy". */
+export const NOISE_PERCENT = 10;
+
 const num = (n, digits = 0) =>
   n == null || !Number.isFinite(n) ? '–' : n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const ms = (n) => (n == null ? '–' : n < 10 ? num(n, 2) : n < 100 ? num(n, 1) : num(n, 0));
 const mb = (kb) => (kb ? num(kb / 1024, 1) : '–');
-const ratio = (a, b) => (a == null || b == null || !b ? '–' : `${num(a / b, 2)}×`);
+const ratio = (a, b) => {
+  if (a == null || b == null || !b) return '–';
+  const r = a / b;
+  return `${num(r, r >= 10 ? 1 : r >= 0.1 ? 2 : 3)}×`;
+};
 
 /** Renders rows (arrays of strings) as aligned columns; `right` = indexes of right-aligned columns. */
 function table(header, rows, right = []) {
@@ -40,16 +47,41 @@ export function formatReport(results) {
   out.push('');
 
   const rows = [];
+  const failures = [];
+  const noisy = [];
   for (const s of scenarios) {
     targets.forEach((t, i) => {
       const r = t.scenarios?.[s.name];
       const first = i === 0 ? s.label : '';
       if (!r) return;
-      if (r.error) rows.push([first, t.name, 'FAILED', '', '', '', '', r.error.slice(0, 80)]);
-      else rows.push([first, t.name, num(r.rps), ms(r.latencyMs.p50), ms(r.latencyMs.p99), num(r.errors.total), num(r.cpuPercent, 0), '']);
+      if (r.error) {
+        rows.push([first, t.name, 'FAILED', '–', '–', '–', '–', '–']);
+        failures.push(`${t.name} / ${s.label}: ${r.error}`);
+        return;
+      }
+      const other = r.otherCpuPercent;
+      if (other >= NOISE_PERCENT) noisy.push({ name: `${t.name} / ${s.label}`, other });
+      rows.push([
+        first,
+        t.name,
+        num(r.rps),
+        ms(r.latencyMs.p50),
+        ms(r.latencyMs.p99),
+        num(r.errors.total),
+        num(r.cpuPercent),
+        other >= NOISE_PERCENT ? `${num(other)} !` : num(other),
+      ]);
     });
   }
-  out.push(table(['Scenario', 'Target', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'CPU %', ''], rows, [2, 3, 4, 5, 6]));
+  out.push(table(['Scenario', 'Target', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'CPU %', 'other CPU %'], rows, [2, 3, 4, 5, 6, 7]));
+  for (const f of failures) out.push(`FAILED ${f}`);
+  if (noisy.length) {
+    const worst = noisy.sort((a, b) => b.other - a.other).slice(0, 3).map((n) => `${n.name} (${num(n.other)} %)`);
+    out.push(
+      `NOISY (!): in ${noisy.length} of ${rows.length - failures.length} runs other processes used ≥ ${NOISE_PERCENT} % of a core ` +
+        `while measuring (worst: ${worst.join(', ')}); their numbers are low — re-run on a quieter machine.`,
+    );
+  }
   out.push('');
 
   const ours = targets.find((t) => t.name === 'ours');
@@ -87,6 +119,8 @@ export function formatReport(results) {
   out.push(table(['Target', 'start-up ms (median)', 'runs (ms)', 'idle RSS MB', 'peak RSS MB'], memRows, [1, 3, 4]));
   out.push('');
   out.push('start-up = spawn → first 200 on GET /health; idle RSS = ~0.5 s after start, empty store; peak RSS = max over all scenarios (VmRSS samples every 100 ms and VmHWM).');
-  out.push('errors = status >= 400 (wrk) / non-2xx (autocannon) + socket errors and timeouts; CPU % = server CPU time over the measured window, in % of one core.');
+  out.push('errors = status >= 400 (wrk) / non-2xx (autocannon) + socket errors and timeouts.');
+  out.push('CPU % = the server process\'s CPU time over the measured window, in % of one core (kernel network work in softirq is not');
+  out.push('counted, so a saturated server can show < 100 %); other CPU % = all other processes on the machine meanwhile (noise).');
   return out.join('\n');
 }

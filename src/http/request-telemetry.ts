@@ -27,7 +27,6 @@ export function addRequestTelemetry(app: FastifyInstance, { logger, metrics, tra
   app.decorateRequest('trace', null);
 
   app.addHook('onRequest', (req, reply, done) => {
-    reply.header('x-request-id', req.id);
     metrics.requestStarted();
     if (!tracing) return done();
     const { span, context } = startServerSpan(tracing, req);

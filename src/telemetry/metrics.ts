@@ -28,6 +28,11 @@ const SIZE_BUCKETS = [64, 256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576];
 export function createMetrics(build: BuildInfo, version: string, storageKind: string): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
+  // prom-client also exports these gauges with a counter's `_total` suffix, which promtool rejects; the same
+  // numbers stay available as nodejs_active_handles, nodejs_active_requests and nodejs_active_resources.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    registry.removeSingleMetric(name);
+  }
 
   const requests = new client.Counter({
     name: 'http_requests_total',
