@@ -14,7 +14,8 @@ await build({
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  external: ['better-sqlite3', '@opentelemetry/*', 'pino-pretty'],
+  // @fastify/swagger-ui serves Swagger UI's files from its own folder, so it stays in node_modules too.
+  external: ['better-sqlite3', '@opentelemetry/*', 'pino-pretty', '@fastify/swagger-ui'],
   sourcemap: true,
   minifySyntax: true,
   legalComments: 'linked',

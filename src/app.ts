@@ -18,7 +18,8 @@ import type { Config } from './config.js';
 import { HttpProblem, ProblemType, problemBody, type ProblemInit } from './http/problem.js';
 import { addRequestTelemetry } from './http/request-telemetry.js';
 import { trackRoutes } from './http/route-table.js';
-import { addProbeRoutes, addRoutes } from './routes.js';
+import { registerOpenApi } from './http/openapi.js';
+import { addDocsRoutes, addProbeRoutes, addRoutes } from './routes.js';
 import { StorageUnavailableError } from './storage/errors.js';
 import type { Lifecycle, ReadinessCheck } from './system/probes.js';
 import type { Logger } from './telemetry/logger.js';
@@ -102,9 +103,11 @@ function createFastify(config: Config, logger: Logger): App {
 }
 
 /** The API application. Probes and metrics are on it too unless MANAGEMENT_PORT moves them away. */
-export function buildApp(deps: AppDeps): App {
+export async function buildApp(deps: AppDeps): Promise<App> {
   const { config, logger } = deps;
   const app = createFastify(config, logger);
+  // Before any route: the document is built from the routes as they are registered.
+  await registerOpenApi(app, config, config.version ?? deps.build.version);
 
   // Bodies are JSON whatever the Content-Type says, as the Go reference reads them (curl -d sends a form type).
   // Fastify's own text/plain parser would hand the handler a string, so every type goes to the JSON parser.
@@ -122,6 +125,7 @@ export function buildApp(deps: AppDeps): App {
 
   addRequestTelemetry(app, deps);
   addRoutes(app, deps);
+  addDocsRoutes(app);
   if (config.managementPort === undefined) addProbeRoutes(app, deps);
   return app;
 }

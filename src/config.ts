@@ -26,6 +26,7 @@ export const ConfigSchema = Type.Object({
   REDIS_KEY_PREFIX: Type.String({ minLength: 1, default: 'todo:', description: 'Prefix of every Redis key the service writes.' }),
   CACHE_TTL_SECONDS: Type.Integer({ minimum: 1, default: 60, description: 'Lifetime of a cached entry; also bounds staleness if a replica cannot reach Redis to invalidate.' }),
   REDIS_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 100, description: 'A Redis command slower than this is abandoned and the cache is bypassed for a second.' }),
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: 'The URL clients use to reach the API (e.g. `https://todos.example.com`); the OpenAPI document names it as its server. Default: relative (`/`).' })),
   MANAGEMENT_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Serve `/metrics`, `/livez`, `/readyz` on this separate port instead of the API port, away from the public ingress.' })),
   SHUTDOWN_DELAY_MS: Type.Integer({ minimum: 0, default: 5000, description: 'On SIGTERM, `/readyz` turns 503 at once but requests are still served this long (load balancers and Kubernetes endpoints catch up), then the server drains.' }),
   READINESS_REQUIRES_REDIS: Type.Boolean({ default: false, description: 'Whether `/readyz` fails while Redis is down. Default: Redis is reported as degraded but the replica stays ready, since it serves fine without the cache.' }),
@@ -63,6 +64,7 @@ export interface Config {
   migrateOnStart: boolean;
   redis: { url: string; keyPrefix: string; ttlSeconds: number; timeoutMs: number } | undefined;
   log: { level: string; format: 'json' | 'pretty' };
+  publicUrl: string | undefined;
   managementPort: number | undefined;
   shutdownDelayMs: number;
   readinessRequiresRedis: boolean;
@@ -140,6 +142,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       ? { url: c.REDIS_URL, keyPrefix: c.REDIS_KEY_PREFIX, ttlSeconds: c.CACHE_TTL_SECONDS, timeoutMs: c.REDIS_TIMEOUT_MS }
       : undefined,
     log: { level: c.LOG_LEVEL, format: c.LOG_FORMAT },
+    publicUrl: c.PUBLIC_URL?.replace(/\/+$/, ''),
     managementPort: c.MANAGEMENT_PORT,
     shutdownDelayMs: c.SHUTDOWN_DELAY_MS,
     readinessRequiresRedis: c.READINESS_REQUIRES_REDIS,

@@ -32,7 +32,7 @@ export function addRoutes(app: App, { config, todos: repository, build }: AppDep
   app.put('/api/todos/:id', { schema: UpdateTodoRoute, preValidation: trimTitle }, todos.update);
   app.patch(
     '/api/todos/:id',
-    { schema: { ...UpdateTodoRoute, summary: 'Update a todo (same rules as PUT)' }, preValidation: trimTitle },
+    { schema: { ...UpdateTodoRoute, operationId: 'patchTodo', summary: 'Update a todo (same rules as PUT)' }, preValidation: trimTitle },
     todos.update,
   );
   app.delete('/api/todos/:id', { schema: DeleteTodoRoute }, todos.remove);
@@ -47,4 +47,11 @@ export function addProbeRoutes(app: App, { lifecycle, checks, metrics, config }:
   app.get('/readyz', { schema: ReadyzRoute, config: quiet }, probes.readyz);
   app.get('/metrics', { schema: MetricsRoute, config: quiet }, probes.metrics);
   app.get('/metrics/json', { schema: RuntimeRoute, config: quiet }, probes.runtime);
+}
+
+/** The OpenAPI document of this API, in JSON and YAML. The docs page (/docs) comes with src/http/openapi.ts. */
+export function addDocsRoutes(app: App): void {
+  const hidden = { hide: true };
+  app.get('/openapi.json', { schema: hidden }, () => app.swagger());
+  app.get('/openapi.yaml', { schema: hidden }, (_req, reply) => reply.type('application/yaml').send(app.swagger({ yaml: true })));
 }

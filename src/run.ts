@@ -75,7 +75,7 @@ async function start(options: RunOptions, ownsProcess: boolean): Promise<Service
   if (cache) checks.push({ name: 'redis', critical: config.readinessRequiresRedis, check: () => cache.ping() });
 
   const deps = { config, logger, todos, build: buildInfo, metrics, tracing, lifecycle, checks };
-  const app = buildApp(deps);
+  const app = await buildApp(deps);
   const management = config.managementPort === undefined ? undefined : buildManagementApp(deps);
 
   const closeResources = async () => {

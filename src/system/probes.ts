@@ -25,12 +25,14 @@ const CheckResults = Type.Record(Type.String(), Type.String(), {
 });
 
 export const LivezRoute = {
+  operationId: 'livez',
   summary: 'Liveness: the process is up (no dependency checks)',
   tags: ['probes'],
   response: { 200: Type.Object({ status: Type.Literal('alive') }) },
 };
 
 export const ReadyzRoute = {
+  operationId: 'readyz',
   summary: 'Readiness: the database answers (Redis too when required) and the service is not shutting down',
   tags: ['probes'],
   response: {
@@ -40,6 +42,7 @@ export const ReadyzRoute = {
 };
 
 export const MetricsRoute = {
+  operationId: 'getMetrics',
   summary: 'Prometheus metrics (text exposition format)',
   tags: ['probes'],
   produces: ['text/plain'],
@@ -47,6 +50,7 @@ export const MetricsRoute = {
 };
 
 export const RuntimeRoute = {
+  operationId: 'getRuntimeStats',
   summary: "Runtime statistics as JSON (the Go reference's /metrics view)",
   tags: ['probes'],
   response: {

@@ -4,6 +4,7 @@ import Type from 'typebox';
 const Timestamp = Type.String({ format: 'date-time' });
 
 export const InfoRoute = {
+  operationId: 'getServiceInfo',
   summary: 'Service information and the list of endpoints',
   tags: ['service'],
   response: {
@@ -25,6 +26,7 @@ export const InfoRoute = {
 };
 
 export const HealthRoute = {
+  operationId: 'getHealth',
   summary: 'Health and build information',
   tags: ['service'],
   response: {

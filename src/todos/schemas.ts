@@ -25,14 +25,28 @@ const Description = Type.String({
   examples: ['2 litres, semi-skimmed'],
 });
 
-export const TodoSchema = Type.Object({
-  id: Type.Integer({ minimum: 1, examples: [1] }),
-  title: Type.String(),
-  description: Type.String(),
-  completed: Type.Boolean(),
-  created_at: Type.String({ format: 'date-time' }),
-  updated_at: Type.String({ format: 'date-time' }),
-});
+export const TodoSchema = Type.Object(
+  {
+    id: Type.Integer({ minimum: 1 }),
+    title: Type.String(),
+    description: Type.String(),
+    completed: Type.Boolean(),
+    created_at: Type.String({ format: 'date-time' }),
+    updated_at: Type.String({ format: 'date-time' }),
+  },
+  {
+    examples: [
+      {
+        id: 1,
+        title: 'Buy milk',
+        description: '2 litres, semi-skimmed',
+        completed: false,
+        created_at: '2026-11-21T21:46:39.177Z',
+        updated_at: '2026-11-21T21:46:39.177Z',
+      },
+    ],
+  },
+);
 
 const Timestamp = Type.String({ format: 'date-time', description: 'When the response was made.' });
 
@@ -49,6 +63,7 @@ const IdParams = Type.Object({
 // Query values are strings, read as the Go reference reads them: an unparsable page or limit falls back to
 // the default instead of failing.
 export const ListTodosRoute = {
+  operationId: 'listTodos',
   summary: 'List todos, a page at a time',
   tags: ['todos'],
   querystring: Type.Object({
@@ -71,6 +86,7 @@ export const ListTodosRoute = {
 };
 
 export const GetTodoRoute = {
+  operationId: 'getTodo',
   summary: 'Get one todo',
   tags: ['todos'],
   params: IdParams,
@@ -81,26 +97,34 @@ export const GetTodoRoute = {
 };
 
 export const CreateTodoRoute = {
+  operationId: 'createTodo',
   summary: 'Create a todo',
   tags: ['todos'],
   description: 'The body is read as JSON whatever its Content-Type. Unknown fields are ignored: `id`, `completed` and the timestamps are set by the server.',
-  body: Type.Object({
-    title: Title,
-    description: Type.Optional(Type.Union([Description, Type.Null()])),
-  }),
+  body: Type.Object(
+    {
+      title: Title,
+      description: Type.Optional(Type.Union([Description, Type.Null()])),
+    },
+    { examples: [{ title: 'Buy milk', description: '2 litres, semi-skimmed' }] },
+  ),
   response: {
     201: TodoEnvelope,
     ...problemResponses(400, 413),
   },
 };
 
-const UpdateBody = Type.Object({
-  title: Type.Optional(Type.Union([Type.Literal(''), Title, Type.Null()], { description: 'New title; empty or null keeps the current one.' })),
-  description: Type.Optional(Type.Union([Description, Type.Null()], { description: 'New description; empty or null keeps the current one.' })),
-  completed: Type.Optional(Type.Union([Type.Boolean(), Type.Null()], { description: 'Set when present; null or absent keeps it.' })),
-});
+const UpdateBody = Type.Object(
+  {
+    title: Type.Optional(Type.Union([Type.Literal(''), Title, Type.Null()], { description: 'New title; empty or null keeps the current one.' })),
+    description: Type.Optional(Type.Union([Description, Type.Null()], { description: 'New description; empty or null keeps the current one.' })),
+    completed: Type.Optional(Type.Union([Type.Boolean(), Type.Null()], { description: 'Set when present; null or absent keeps it.' })),
+  },
+  { examples: [{ completed: true }, { title: 'Buy oat milk' }] },
+);
 
 export const UpdateTodoRoute = {
+  operationId: 'updateTodo',
   summary: 'Update a todo (fields left out or empty keep their value)',
   tags: ['todos'],
   params: IdParams,
@@ -112,6 +136,7 @@ export const UpdateTodoRoute = {
 };
 
 export const DeleteTodoRoute = {
+  operationId: 'deleteTodo',
   summary: 'Delete a todo, returning it',
   tags: ['todos'],
   params: IdParams,
