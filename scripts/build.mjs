@@ -14,10 +14,11 @@ await build({
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  // @fastify/swagger-ui serves Swagger UI's files from its own folder, so it stays in node_modules too.
-  external: ['better-sqlite3', '@opentelemetry/*', 'pino-pretty', '@fastify/swagger-ui'],
+  // swagger-ui-dist tells where its files are from its own location, so it stays in node_modules too.
+  external: ['better-sqlite3', '@opentelemetry/*', 'pino-pretty', 'swagger-ui-dist'],
   sourcemap: true,
-  minifySyntax: true,
+  minify: true,
+  keepNames: true,
   legalComments: 'linked',
   logLevel: 'warning',
 });

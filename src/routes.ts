@@ -1,6 +1,7 @@
 // Every route of the service, in one list: method, path, schema (the contract) and handler (the behaviour).
 // Read this file to know the whole API surface. Cross-cutting behaviour lives in src/app.ts.
 import type { App, AppDeps } from './app.js';
+import { addDocsPage } from './http/docs.js';
 import { LivezRoute, MetricsRoute, ReadyzRoute, RuntimeRoute, probeHandlers } from './system/probes.js';
 import { systemHandlers } from './system/handlers.js';
 import { HealthRoute, InfoRoute } from './system/schemas.js';
@@ -49,9 +50,10 @@ export function addProbeRoutes(app: App, { lifecycle, checks, metrics, config }:
   app.get('/metrics/json', { schema: RuntimeRoute, config: quiet }, probes.runtime);
 }
 
-/** The OpenAPI document of this API, in JSON and YAML. The docs page (/docs) comes with src/http/openapi.ts. */
+/** The OpenAPI document of this API, in JSON and YAML, and the docs page (Swagger UI) at /docs. */
 export function addDocsRoutes(app: App): void {
   const hidden = { hide: true };
+  addDocsPage(app);
   app.get('/openapi.json', { schema: hidden }, () => app.swagger());
   app.get('/openapi.yaml', { schema: hidden }, (_req, reply) => reply.type('application/yaml').send(app.swagger({ yaml: true })));
 }

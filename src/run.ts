@@ -5,8 +5,6 @@ import closeWithGrace from 'close-with-grace';
 import type { DestinationStream } from 'pino';
 import { buildApp, buildManagementApp, type App } from './app.js';
 import { buildInfo } from './build-info.js';
-import { cachedTodoRepository } from './cache/cached-todos.js';
-import { RedisCache } from './cache/redis-cache.js';
 import { ConfigError, loadConfig, withDotEnv } from './config.js';
 import { openStorage } from './storage/index.js';
 import type { Lifecycle, ReadinessCheck } from './system/probes.js';
@@ -65,10 +63,12 @@ async function start(options: RunOptions, ownsProcess: boolean): Promise<Service
   metrics.sources.todosStored = async () => (await storage.todos.list({ offset: 0, limit: 0 })).total;
   if (storage.poolStats) metrics.sources.pool = () => storage.poolStats!();
 
-  const cache = config.redis && new RedisCache(config.redis, logger, metrics, tracing);
+  // The Redis client is loaded only when a cache is configured.
+  const cacheModule = config.redis && (await import('./cache/redis-cache.js'));
+  const cache = cacheModule && config.redis ? new cacheModule.RedisCache(config.redis, logger, metrics, tracing) : undefined;
   if (cache && !(await cache.connected(2000))) logger.warn('redis: not reachable at start; serving without the cache until it is');
   const instrumented = instrumentTodos(storage.todos, storage.kind, metrics, tracing);
-  const todos = cache ? cachedTodoRepository(instrumented, cache) : instrumented;
+  const todos = cache ? (await import('./cache/cached-todos.js')).cachedTodoRepository(instrumented, cache) : instrumented;
 
   const lifecycle: Lifecycle = { shuttingDown: false };
   const checks: ReadinessCheck[] = [{ name: 'database', critical: true, check: () => storage.ping() }];

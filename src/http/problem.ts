@@ -87,9 +87,45 @@ export function problemBody(init: ProblemInit, instance: string, requestId: stri
   return body;
 }
 
-/** Response schemas for the listed problem statuses, for a route's `response` map. */
+/** The media type of every problem body (RFC 9457). */
+export const PROBLEM_MEDIA_TYPE = 'application/problem+json';
+
+/** The `$id` of the Problem schema shared by every route (added by src/http/openapi.ts), and a reference to it. */
+export const PROBLEM_SCHEMA_ID = 'Problem';
+const problemRef = { $ref: `${PROBLEM_SCHEMA_ID}#` };
+
+/** What each problem status means on an operation of this API: the response descriptions of the document. */
+const PROBLEM_DESCRIPTIONS: Record<number, string> = {
+  400:
+    'The request breaks the contract. `type` says how: `urn:todo-service:problem:validation-error` (the body or ' +
+    'query; `errors` lists each field), `urn:todo-service:problem:invalid-json` (the body is not JSON) or ' +
+    '`urn:todo-service:problem:invalid-id` (the id is 0 or not an integer).',
+  404: 'No todo with that id (`urn:todo-service:problem:todo-not-found`).',
+  413: 'The body is larger than the configured limit (`BODY_LIMIT_BYTES`, 1 MiB by default).',
+  500: 'An unexpected error. The body names no internals; the log line with the same `request_id` has the details.',
+  503:
+    'The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`). ' +
+    'Retry after `Retry-After` seconds.',
+};
+
+const RETRY_AFTER = {
+  'retry-after': { type: 'integer', minimum: 0, description: 'Seconds to wait before retrying.', examples: [1] },
+};
+
+/**
+ * Responses for the listed problem statuses, for a route's `response` map: each one an
+ * `application/problem+json` body referencing the shared Problem schema, with what the status means here.
+ * The type stays the Problem shape, so handler reply types are unchanged.
+ */
 export function problemResponses<const S extends readonly number[]>(...statuses: S) {
   return Object.fromEntries(
-    statuses.map((s) => [s, { ...ProblemSchema, description: statusTitle(s) }]),
+    statuses.map((s) => [
+      s,
+      {
+        description: PROBLEM_DESCRIPTIONS[s] ?? statusTitle(s),
+        ...(s === 503 ? { headers: RETRY_AFTER } : {}),
+        content: { [PROBLEM_MEDIA_TYPE]: { schema: problemRef } },
+      },
+    ]),
   ) as unknown as { [K in S[number]]: typeof ProblemSchema };
 }

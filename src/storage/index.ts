@@ -1,15 +1,17 @@
 // Opens the storage backend named by DATABASE_URL and brings its schema up to date (or checks that it is).
 import type { Config } from '../config.js';
 import type { Logger } from '../telemetry/logger.js';
-import { openPostgres } from './postgres/postgres.js';
-import { openSqlite } from './sqlite/sqlite.js';
 import type { Storage } from './storage.js';
 
 export type { Storage } from './storage.js';
 
-/** Opens the backend without touching its schema (the migrate command uses this). */
+/**
+ * Opens the backend without touching its schema (the migrate command uses this). Each backend is loaded only
+ * when it is the one configured: a SQLite replica never initializes the PostgreSQL driver, and vice versa.
+ */
 export async function connectStorage(database: Config['database'], logger: Logger): Promise<Storage> {
-  return database.kind === 'sqlite' ? openSqlite(database) : openPostgres(database, logger);
+  if (database.kind === 'sqlite') return (await import('./sqlite/sqlite.js')).openSqlite(database);
+  return (await import('./postgres/postgres.js')).openPostgres(database, logger);
 }
 
 /**

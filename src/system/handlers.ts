@@ -24,7 +24,22 @@ export function goDuration(ms: number): string {
   return `${h > 0 ? `${h}h` : ''}${h > 0 || m > 0 ? `${m}m` : ''}${Number(seconds.toFixed(3))}s`;
 }
 
+/** process.memoryUsage() reads /proc on every call; a snapshot at most a second old is plenty for /health. */
+function memorySampler(): () => NodeJS.MemoryUsage {
+  let sample = process.memoryUsage();
+  let takenAt = performance.now();
+  return () => {
+    const now = performance.now();
+    if (now - takenAt > 1000) {
+      sample = process.memoryUsage();
+      takenAt = now;
+    }
+    return sample;
+  };
+}
+
 export function systemHandlers(deps: SystemDeps) {
+  const memory = memorySampler();
   const platform = `${process.platform}/${process.arch}`;
   const build = { commit: deps.build.commit, commit_time: deps.build.commit_time, dirty: deps.build.dirty };
 
@@ -53,7 +68,7 @@ export function systemHandlers(deps: SystemDeps) {
 
     health: () => {
       const uptimeMs = performance.now();
-      const m = process.memoryUsage();
+      const m = memory();
       return {
         status: 'healthy' as const,
         timestamp: new Date().toISOString(),

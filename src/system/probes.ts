@@ -2,7 +2,7 @@
 // is not shutting down), /metrics (Prometheus text) and /metrics/json (the Go reference's runtime view).
 // They are served on MANAGEMENT_PORT when it is set, else on the API port.
 import Type from 'typebox';
-import { ProblemSchema, ProblemType, problemBody } from '../http/problem.js';
+import { PROBLEM_MEDIA_TYPE, ProblemSchema, ProblemType, problemBody } from '../http/problem.js';
 import type { SchemaReply, SchemaRequest } from '../http/types.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { runtimeStats } from '../telemetry/metrics.js';
@@ -24,20 +24,31 @@ const CheckResults = Type.Record(Type.String(), Type.String(), {
   examples: [{ database: 'ok', redis: 'ok', shutdown: 'ok' }],
 });
 
+const NotReadySchema = Type.Object({ ...ProblemSchema.properties, checks: CheckResults }, { additionalProperties: true });
+
 export const LivezRoute = {
   operationId: 'livez',
   summary: 'Liveness: the process is up (no dependency checks)',
   tags: ['probes'],
-  response: { 200: Type.Object({ status: Type.Literal('alive') }) },
+  description: 'Answers while the event loop runs, whatever the database does: a failing liveness probe restarts the process.',
+  response: { 200: Type.Object({ status: Type.Literal('alive') }, { description: 'The process is alive.' }) },
 };
 
 export const ReadyzRoute = {
   operationId: 'readyz',
   summary: 'Readiness: the database answers (Redis too when required) and the service is not shutting down',
   tags: ['probes'],
+  description:
+    'Whether this replica should get traffic. Turns 503 at once on SIGTERM, while requests are still served for ' +
+    '`SHUTDOWN_DELAY_MS`, so load balancers stop sending first.',
   response: {
-    200: Type.Object({ status: Type.Literal('ready'), checks: CheckResults }),
-    503: Type.Object({ ...ProblemSchema.properties, checks: CheckResults }, { additionalProperties: true }),
+    200: Type.Object({ status: Type.Literal('ready'), checks: CheckResults }, { description: 'Ready: every critical check passed.' }),
+    // Inline rather than a reference to the shared Problem schema: this route is also served by the management
+    // listener, which has no OpenAPI document and so no shared schemas. Typed as its body for the handler.
+    503: {
+      description: 'Not ready (`urn:todo-service:problem:not-ready`): `checks` says which check failed.',
+      content: { [PROBLEM_MEDIA_TYPE]: { schema: NotReadySchema } },
+    } as unknown as typeof NotReadySchema,
   },
 };
 
@@ -45,21 +56,23 @@ export const MetricsRoute = {
   operationId: 'getMetrics',
   summary: 'Prometheus metrics (text exposition format)',
   tags: ['probes'],
+  description: 'Request, runtime, database and cache metrics for Prometheus to scrape.',
   produces: ['text/plain'],
-  response: { 200: Type.String({ description: 'Prometheus text format 0.0.4' }) },
+  response: { 200: Type.String({ description: 'The metrics, in Prometheus text format 0.0.4.' }) },
 };
 
 export const RuntimeRoute = {
   operationId: 'getRuntimeStats',
   summary: "Runtime statistics as JSON (the Go reference's /metrics view)",
   tags: ['probes'],
+  description: 'Memory, runtime and uptime of the process as JSON, for humans and for clients of the Go reference.',
   response: {
     200: Type.Object({
       memory: Type.Record(Type.String(), Type.Number()),
       runtime: Type.Object({}, { additionalProperties: true }),
       uptime_seconds: Type.Number(),
       timestamp: Type.String({ format: 'date-time' }),
-    }),
+    }, { description: 'Runtime statistics.' }),
   },
 };
 

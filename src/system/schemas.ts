@@ -7,6 +7,9 @@ export const InfoRoute = {
   operationId: 'getServiceInfo',
   summary: 'Service information and the list of endpoints',
   tags: ['service'],
+  description:
+    'What runs: version, environment, Node.js version, platform, uptime and memory, and every endpoint of the API ' +
+    'with what it does (generated from the registered routes).',
   response: {
     200: Type.Object({
       message: Type.String(),
@@ -21,7 +24,7 @@ export const InfoRoute = {
       endpoints: Type.Record(Type.String(), Type.String(), {
         description: '"METHOD path" → what it does, generated from the registered routes.',
       }),
-    }),
+    }, { description: 'The service and its endpoints.' }),
   },
 };
 
@@ -29,6 +32,9 @@ export const HealthRoute = {
   operationId: 'getHealth',
   summary: 'Health and build information',
   tags: ['service'],
+  description:
+    "The Go reference's health check: always `healthy` while the process answers, with uptime, memory and the " +
+    'build (git commit, commit time, dirty flag). It checks no dependency: for that, see `/readyz`.',
   response: {
     200: Type.Object({
       status: Type.Literal('healthy'),
@@ -47,6 +53,6 @@ export const HealthRoute = {
         commit_time: Type.String(),
         dirty: Type.Union([Type.Boolean(), Type.Literal('unknown')]),
       }),
-    }),
+    }, { description: 'Healthy, and what runs.' }),
   },
 };

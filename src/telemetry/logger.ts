@@ -1,5 +1,7 @@
-// JSON logs with pino. The destination is asynchronous (sonic-boom): a log call queues the line and returns,
-// so a slow stdout never stalls a request. flush() drains it at shutdown.
+// JSON logs with pino. The destination is asynchronous (sonic-boom): a log call appends the line to a buffer
+// and returns, so a slow stdout never stalls a request. The buffer is written when it holds 4 KiB or every
+// 200 ms, whichever comes first — one write per batch of lines instead of one per line. flush() drains it at
+// shutdown.
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Tracing } from './tracing.js';
@@ -20,7 +22,7 @@ export async function createLogger(config: Config['log'], destination?: Destinat
     const { default: pretty } = await import('pino-pretty');
     return pino(options, pretty({ colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l' }));
   }
-  return pino(options, pino.destination({ dest: 1, sync: false }));
+  return pino(options, pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 200 }));
 }
 
 export function flushLogger(logger: Logger): Promise<void> {

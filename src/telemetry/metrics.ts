@@ -120,13 +120,31 @@ export function createMetrics(build: BuildInfo, version: string, storageKind: st
     },
   });
 
+  // Label children are looked up once per method/route/status and kept: prom-client would otherwise hash the
+  // label set on every observation. The key space is bounded by the routes.
+  const children = new Map<string, { count: client.Counter; duration: client.Histogram; size: client.Histogram }>();
+  const child = (method: string, route: string, status: number) => {
+    const key = `${method} ${route} ${status}`;
+    let c = children.get(key);
+    if (!c) {
+      const code = String(status);
+      c = {
+        count: requests.labels(method, route, code) as unknown as client.Counter,
+        duration: duration.labels(method, route, code) as unknown as client.Histogram,
+        size: size.labels(method, route) as unknown as client.Histogram,
+      };
+      children.set(key, c);
+    }
+    return c;
+  };
+
   return {
     registry,
     observeRequest(method, route, status, seconds, bytes) {
-      const code = String(status);
-      requests.labels(method, route, code).inc();
-      duration.labels(method, route, code).observe(seconds);
-      size.labels(method, route).observe(bytes);
+      const c = child(method, route, status);
+      c.count.inc();
+      c.duration.observe(seconds);
+      c.size.observe(bytes);
     },
     requestStarted: () => inFlight.inc(),
     requestFinished: () => inFlight.dec(),

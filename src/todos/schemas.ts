@@ -1,5 +1,6 @@
 // The todo API's contract: one TypeBox schema per route. Each one validates the request, compiles the
-// response serializer, types the handler, and (later) feeds the OpenAPI document.
+// response serializer, types the handler, and feeds the OpenAPI document (src/http/openapi.ts): the
+// descriptions here are what the docs page shows.
 import Type from 'typebox';
 import { problemResponses } from '../http/problem.js';
 
@@ -50,11 +51,19 @@ export const TodoSchema = Type.Object(
 
 const Timestamp = Type.String({ format: 'date-time', description: 'When the response was made.' });
 
-const TodoEnvelope = Type.Object({
-  message: Type.String(),
-  todo: TodoSchema,
-  timestamp: Timestamp,
-});
+const TodoEnvelope = (description: string) =>
+  Type.Object(
+    {
+      message: Type.String({ description: 'What happened, for humans; its text is not part of the contract.' }),
+      todo: TodoSchema,
+      timestamp: Timestamp,
+    },
+    { description },
+  );
+
+// Every todo operation reads or writes the database: besides its own problems it may answer 500 (a bug) and
+// 503 (PostgreSQL does not answer; with Retry-After).
+const STORAGE_PROBLEMS = [500, 503] as const;
 
 const IdParams = Type.Object({
   id: Type.String({ pattern: '^[+-]?[0-9]+$', description: 'The todo id (a non-zero integer).', examples: ['1'] }),
@@ -66,22 +75,29 @@ export const ListTodosRoute = {
   operationId: 'listTodos',
   summary: 'List todos, a page at a time',
   tags: ['todos'],
+  description:
+    'Todos in ascending id order, `limit` per page (10 by default, at most 100), optionally only completed or only ' +
+    'open ones. `page` and `limit` are read like the Go reference reads them: values that are not numbers or out ' +
+    'of range fall back to the defaults instead of failing. A page past the end is an empty list.',
   querystring: Type.Object({
     page: Type.Optional(Type.String({ description: 'Page number from 1; below 1 or not a number → 1.', examples: ['1'] })),
     limit: Type.Optional(Type.String({ description: 'Page size 1–100; outside that or not a number → 10.', examples: ['10'] })),
     completed: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')], { description: 'Only completed (`true`) or open (`false`) todos.' })),
   }),
   response: {
-    200: Type.Object({
-      todos: Type.Array(TodoSchema),
-      pagination: Type.Object({
-        current_page: Type.Integer(),
-        total_items: Type.Integer({ description: 'Todos matching the filter, over all pages.' }),
-        items_per_page: Type.Integer(),
-      }),
-      timestamp: Timestamp,
-    }),
-    ...problemResponses(400),
+    200: Type.Object(
+      {
+        todos: Type.Array(TodoSchema),
+        pagination: Type.Object({
+          current_page: Type.Integer({ description: 'The page served (1 when `page` was missing or invalid).' }),
+          total_items: Type.Integer({ description: 'Todos matching the filter, over all pages.' }),
+          items_per_page: Type.Integer({ description: 'The page size used (10 when `limit` was missing or invalid).' }),
+        }),
+        timestamp: Timestamp,
+      },
+      { description: 'One page of todos and the totals of the filter.' },
+    ),
+    ...problemResponses(400, ...STORAGE_PROBLEMS),
   },
 };
 
@@ -89,10 +105,11 @@ export const GetTodoRoute = {
   operationId: 'getTodo',
   summary: 'Get one todo',
   tags: ['todos'],
+  description: 'The todo with this id. An id of 0 or one that is not an integer is a 400; an unknown id is a 404.',
   params: IdParams,
   response: {
-    200: Type.Object({ todo: TodoSchema, timestamp: Timestamp }),
-    ...problemResponses(400, 404),
+    200: Type.Object({ todo: TodoSchema, timestamp: Timestamp }, { description: 'The todo.' }),
+    ...problemResponses(400, 404, ...STORAGE_PROBLEMS),
   },
 };
 
@@ -109,8 +126,8 @@ export const CreateTodoRoute = {
     { examples: [{ title: 'Buy milk', description: '2 litres, semi-skimmed' }] },
   ),
   response: {
-    201: TodoEnvelope,
-    ...problemResponses(400, 413),
+    201: TodoEnvelope('Created: the new todo, with the id the database gave it.'),
+    ...problemResponses(400, 413, ...STORAGE_PROBLEMS),
   },
 };
 
@@ -127,11 +144,16 @@ export const UpdateTodoRoute = {
   operationId: 'updateTodo',
   summary: 'Update a todo (fields left out or empty keep their value)',
   tags: ['todos'],
+  description:
+    "A partial update with the Go reference's rules: a missing, `null` or empty `title` or `description` keeps " +
+    'the stored value; `completed` changes only when present. `{}` is a valid update that only touches ' +
+    '`updated_at`. A title that is blank but not empty is a 400. The body is read as JSON whatever its ' +
+    'Content-Type; unknown fields are ignored.',
   params: IdParams,
   body: UpdateBody,
   response: {
-    200: TodoEnvelope,
-    ...problemResponses(400, 404, 413),
+    200: TodoEnvelope('Updated: the todo as stored now.'),
+    ...problemResponses(400, 404, 413, ...STORAGE_PROBLEMS),
   },
 };
 
@@ -139,9 +161,11 @@ export const DeleteTodoRoute = {
   operationId: 'deleteTodo',
   summary: 'Delete a todo, returning it',
   tags: ['todos'],
+  description: 'Deletes the todo and answers with it as it was. Ids are never reused.',
   params: IdParams,
   response: {
-    200: TodoEnvelope,
-    ...problemResponses(400, 404),
+    200: TodoEnvelope('Deleted: the todo as it was before.'),
+    // 413: a DELETE may carry a body, which is read (and bounded) before it is ignored.
+    ...problemResponses(400, 404, 413, ...STORAGE_PROBLEMS),
   },
 };

@@ -1,0 +1,1 @@
+declare module 'swagger-ui-dist/absolute-path.js' { export default function getAbsoluteFSPath(): string; }
