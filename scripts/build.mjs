@@ -2,12 +2,11 @@
 // file instead of resolving hundreds of modules. Left out, and loaded from node_modules when needed:
 // better-sqlite3 (a native addon), and what only some configurations load (the OpenTelemetry SDK, pino-pretty),
 // so the common start-up does not even parse them.
-//   dist/main.cjs     the service
-//   dist/migrate.cjs  apply / show schema migrations (npm run migrate; a Kubernetes Job)
+//   dist/main.cjs     the service, and its `migrate [status]` and `healthcheck` subcommands
 import { build } from 'esbuild';
 
 await build({
-  entryPoints: { main: 'src/main.ts', migrate: 'src/migrate.ts' },
+  entryPoints: { main: 'src/main.ts' },
   outdir: 'dist',
   outExtension: { '.js': '.cjs' },
   bundle: true,

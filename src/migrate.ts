@@ -1,12 +1,12 @@
-// `npm run migrate` (or `node dist/migrate.cjs` in the image, e.g. as a Kubernetes Job): applies pending
-// migrations under the same advisory lock the service takes, then prints the status of every migration.
-// `node dist/migrate.cjs status` only prints. Logs go to stderr, the status table to stdout. Exit 1 on failure.
+// `node dist/main.cjs migrate` (`npm run migrate`; a Kubernetes Job in the image): applies pending migrations
+// under the same advisory lock the service takes, then prints the status of every migration.
+// `migrate status` only prints. Logs go to stderr, the status table to stdout. Exit 1 on failure.
 import pino from 'pino';
 import { ConfigError, loadConfig, withDotEnv } from './config.js';
 import { connectStorage } from './storage/index.js';
 import { createLogger } from './telemetry/logger.js';
 
-async function main(command: string | undefined): Promise<void> {
+async function migrate(command: string | undefined): Promise<void> {
   if (command !== undefined && command !== 'status' && command !== 'up') {
     throw new Error(`unknown command "${command}": use \`migrate\` (apply, the default) or \`migrate status\``);
   }
@@ -25,7 +25,11 @@ async function main(command: string | undefined): Promise<void> {
   }
 }
 
-main(process.argv[2]).catch((error: unknown) => {
-  process.stderr.write(`${error instanceof ConfigError ? error.message : `migrate failed: ${(error as Error).message}`}\n`);
-  process.exit(1);
-});
+export async function migrateCommand(args: string[]): Promise<void> {
+  try {
+    await migrate(args[0]);
+  } catch (error) {
+    process.stderr.write(`${error instanceof ConfigError ? error.message : `migrate failed: ${(error as Error).message}`}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,13 +1,14 @@
 // Durability and process lifecycle: data survives restarts, migrations run once, and a SIGTERM lets the
 // request in flight finish before the process exits 0.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { Todo } from '../src/todos/repository.js';
-import { http, spawnService, startService, tempDir } from './helpers.js';
+import { MAIN, http, spawnService, startService, tempDir } from './helpers.js';
 
 describe('storage', () => {
   test('todos survive a restart on the same file', async () => {
@@ -109,5 +110,25 @@ describe('graceful shutdown', () => {
     const raw = await response; // the server closes the connection without answering the request
     assert.doesNotMatch(raw, /201 Created/);
     assert.equal(await proc.exit, 0);
+  });
+});
+
+describe('the healthcheck subcommand (the image HEALTHCHECK)', () => {
+  test('exits 0 while /livez answers, 1 when nothing listens', async () => {
+    const proc = await spawnService({ MANAGEMENT_PORT: '0' });
+    const run = (port: string) =>
+      new Promise<number | null>((resolve) => {
+        execFile(process.execPath, [MAIN, 'healthcheck'], { env: { PATH: process.env.PATH, MANAGEMENT_PORT: port } }, (error) =>
+          resolve(error ? (error as { code?: number }).code ?? 1 : 0),
+        );
+      });
+    try {
+      const management = proc.logs.find((l) => l.msg === 'listening')!.management_url as string;
+      assert.equal(await run(new URL(management).port), 0);
+    } finally {
+      assert.equal(await proc.stop(), 0);
+    }
+    const closed = new URL(proc.logs.find((l) => l.msg === 'listening')!.management_url as string).port;
+    assert.equal(await run(closed), 1);
   });
 });

@@ -5,10 +5,9 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { assertProblem, freshSchema, http, postgres, startService, type TestService } from './helpers.js';
+import { MAIN, assertProblem, freshSchema, http, postgres, startService, type TestService } from './helpers.js';
 import { startProxy, type TcpProxy } from './tcp-proxy.js';
 
-const MIGRATE = new URL('../dist/migrate.cjs', import.meta.url).pathname;
 
 async function migrationRows(url: string): Promise<unknown[]> {
   const client = new pg.Client({ connectionString: url });
@@ -44,7 +43,7 @@ describe('postgres', { skip: postgres.skip }, () => {
   test('MIGRATE_ON_START=false refuses a pending schema; the migrate command applies it and shows status', async () => {
     const db = await freshSchema();
     const run = (...args: string[]) =>
-      promisify(execFile)(process.execPath, [MIGRATE, ...args], { env: { PATH: process.env.PATH, DATABASE_URL: db.url } });
+      promisify(execFile)(process.execPath, [MAIN, 'migrate', ...args], { env: { PATH: process.env.PATH, DATABASE_URL: db.url } });
     try {
       await assert.rejects(startService({ DATABASE_URL: db.url, MIGRATE_ON_START: 'false' }), /1 migration\(s\) pending \(1\).*npm run migrate/);
 

@@ -9,7 +9,7 @@
 // temp dir per start) are substituted in args and env values.
 
 import { spawn } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 /** Runs a command, capturing its output; resolves { code, output }. */
@@ -26,6 +26,20 @@ function capture(command, args, cwd) {
 
 const lastLines = (text, n = 8) => text.trim().split('\n').slice(-n).join('\n');
 
+/**
+ * The heap flags the container runs with: the Dockerfile's `ENV NODE_OPTIONS=…` is the one place they are set,
+ * so the benchmark reads them from there and measures the service as it ships. BENCH_NODE_OPTIONS overrides.
+ */
+function productionNodeOptions(root) {
+  if (process.env.BENCH_NODE_OPTIONS !== undefined) return process.env.BENCH_NODE_OPTIONS;
+  try {
+    const match = /ENV NODE_OPTIONS="([^"]*)"/.exec(readFileSync(join(root, 'Dockerfile'), 'utf8'));
+    return match ? match[1] : '';
+  } catch {
+    return '';
+  }
+}
+
 async function ours(root, { skipBuild, log }) {
   const target = { name: 'ours', label: 'ours (Fastify + SQLite)', available: false, note: '' };
   const bundle = join(root, 'dist', 'main.cjs');
@@ -41,6 +55,8 @@ async function ours(root, { skipBuild, log }) {
     target.note = `${bundle} does not exist${skipBuild ? ' (BENCH_SKIP_BUILD=1)' : ' after npm run build'}; skipped`;
     return target;
   }
+  const nodeOptions = productionNodeOptions(root);
+  if (nodeOptions) target.note = `NODE_OPTIONS="${nodeOptions}" (from the Dockerfile)`;
   return {
     ...target,
     available: true,
@@ -54,6 +70,7 @@ async function ours(root, { skipBuild, log }) {
         DATABASE_URL: `sqlite:${join(dir, 'todos.db')}`,
         LOG_LEVEL: 'info',
         NODE_ENV: 'production',
+        NODE_OPTIONS: nodeOptions,
       },
     }),
   };
