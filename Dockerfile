@@ -41,8 +41,12 @@ WORKDIR /src
 ENV npm_config_build_from_source=true \
     npm_config_nodedir=/usr/local
 COPY package.json package-lock.json ./
+# better-sqlite3: package.json pins 12.x, the last line that runs on Node 20 (our development machines); on
+# Node >= 24.19 12.x aborts when the GC frees a statement, so the Node 24 image takes 13.x (same API, built on
+# Node's stable addon ABI). See docs/DECISIONS.md.
 RUN --mount=type=cache,target=/root/.npm,sharing=locked \
-    npm ci --omit=dev --no-audit --no-fund
+    npm ci --omit=dev --no-audit --no-fund && \
+    npm install --omit=dev --no-save --no-audit --no-fund better-sqlite3@13.2.0
 
 # ---- runtime-files: /out/app is exactly what the final image gets under /app -------------------------------
 FROM build AS runtime-files
@@ -90,4 +94,4 @@ ENTRYPOINT ["/nodejs/bin/node", "dist/main.cjs"]
 CMD []
 # No curl in distroless: the service checks itself (GET /livez on MANAGEMENT_PORT, else PORT; exit 0 or 1).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["/nodejs/bin/node", "dist/main.cjs", "healthcheck"]
+    CMD ["/nodejs/bin/node", "dist/healthcheck.cjs"]

@@ -51,8 +51,10 @@ export type App = FastifyInstance<
 const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 
 /** A Fastify instance with the service's options, error handler and not-found (404/405) handler. */
-function createFastify(config: Config, logger: Logger): App {
+function createFastify(config: Config, logger: Logger, lifecycle: Lifecycle): App {
   const app = Fastify({
+    // During shutdown requests are still served (see below), never answered 503 just for arriving late.
+    return503OnClosing: false,
     logger: false, // one line per request is written by the onResponse hook (src/http/request-telemetry.ts)
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,
@@ -69,6 +71,10 @@ function createFastify(config: Config, logger: Logger): App {
   app.decorate('routeTable', routes);
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
+    // Shutting down: every response closes its connection, so by the time the listener closes no idle
+    // keep-alive connection is left for a proxy to send a request down just as it is cut (a 502 that a
+    // proxy may not retry for a POST).
+    if (lifecycle.shuttingDown) reply.header('connection', 'close');
     done();
   });
 
@@ -105,7 +111,7 @@ function createFastify(config: Config, logger: Logger): App {
 /** The API application. Probes and metrics are on it too unless MANAGEMENT_PORT moves them away. */
 export async function buildApp(deps: AppDeps): Promise<App> {
   const { config, logger } = deps;
-  const app = createFastify(config, logger);
+  const app = createFastify(config, logger, deps.lifecycle);
   // Before any route: the document is built from the routes as they are registered.
   await registerOpenApi(app, config, config.version ?? deps.build.version);
 
@@ -132,7 +138,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
 /** The management listener (MANAGEMENT_PORT): probes and metrics only, never exposed through the ingress. */
 export function buildManagementApp(deps: AppDeps): App {
-  const app = createFastify(deps.config, deps.logger);
+  const app = createFastify(deps.config, deps.logger, deps.lifecycle);
   addProbeRoutes(app, deps);
   return app;
 }

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { Todo } from '../src/todos/repository.js';
-import { MAIN, http, spawnService, startService, tempDir } from './helpers.js';
+import { http, spawnService, startService, tempDir } from './helpers.js';
+
+const HEALTHCHECK = new URL('../dist/healthcheck.cjs', import.meta.url).pathname;
 
 describe('storage', () => {
   test('todos survive a restart on the same file', async () => {
@@ -118,7 +120,7 @@ describe('the healthcheck subcommand (the image HEALTHCHECK)', () => {
     const proc = await spawnService({ MANAGEMENT_PORT: '0' });
     const run = (port: string) =>
       new Promise<number | null>((resolve) => {
-        execFile(process.execPath, [MAIN, 'healthcheck'], { env: { PATH: process.env.PATH, MANAGEMENT_PORT: port } }, (error) =>
+        execFile(process.execPath, [HEALTHCHECK], { env: { PATH: process.env.PATH, MANAGEMENT_PORT: port } }, (error) =>
           resolve(error ? (error as { code?: number }).code ?? 1 : 0),
         );
       });

@@ -68,10 +68,19 @@ ensure_containers_conf() {
   rm -f "$tmp"
 }
 
-# The Node.js architecture name of this machine (the npm package node-linux-<arch>).
+# The Node.js name of a Debian/OCI architecture (the npm package node-linux-<arch>); default: this machine's.
 node_arch() {
-  case "$(uname -m)" in
+  case "${1:-$(uname -m)}" in
     x86_64 | amd64) echo x64 ;;
+    aarch64 | arm64) echo arm64 ;;
+    *) die "unsupported architecture ${1:-$(uname -m)}" ;;
+  esac
+}
+
+# The Debian/OCI name of this machine's architecture.
+debian_arch() {
+  case "$(uname -m)" in
+    x86_64 | amd64) echo amd64 ;;
     aarch64 | arm64) echo arm64 ;;
     *) die "unsupported architecture $(uname -m)" ;;
   esac

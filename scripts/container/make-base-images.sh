@@ -11,10 +11,12 @@
 # is reachable, none of this is needed: the Dockerfile pulls the real images.
 #
 # Usage: scripts/container/make-base-images.sh [--force]     (root; installs debootstrap/podman when missing)
-# Env:   NODE_MAJOR (24), NPM_MAJOR (11), DEBIAN_MIRROR (the host's Debian mirror, else deb.debian.org)
+# Env:   NODE_MAJOR (24), NPM_MAJOR (11), DEBIAN_MIRROR (the host's Debian mirror, else deb.debian.org),
+#        IMAGE_ARCH (amd64 | arm64; default this machine's — another one needs qemu-user-static + binfmt),
+#        BUILD_BASE_IMAGE / RUNTIME_BASE_IMAGE (other names, e.g. for a second architecture's stand-ins)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-# shellcheck source=lib.sh
+# shellcheck source=scripts/container/lib.sh
 . scripts/container/lib.sh
 
 FORCE=false
@@ -57,19 +59,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ARCH=$(node_arch)
+IMAGE_ARCH=${IMAGE_ARCH:-$(debian_arch)}
+ARCH=$(node_arch "$IMAGE_ARCH")
 log "fetching Node.js $NODE_MAJOR ($ARCH) and npm $NPM_MAJOR from the npm registry"
 (cd "$WORK" && npm pack --silent "node-linux-$ARCH@$NODE_MAJOR" "npm@$NPM_MAJOR" >/dev/null)
 mkdir -p "$WORK/node" "$WORK/npm"
 tar -xzf "$WORK"/node-linux-"$ARCH"-*.tgz -C "$WORK/node" --strip-components=1
 tar -xzf "$WORK"/npm-*.tgz -C "$WORK/npm" --strip-components=1
-NODE_VERSION=$("$WORK/node/bin/node" --version)
+NODE_VERSION=v$(node -p 'require(process.argv[1]).version' "$WORK/node/package.json")
 NPM_VERSION=$(node -p 'require(process.argv[1]).version' "$WORK/npm/package.json")
 log "node $NODE_VERSION, npm $NPM_VERSION"
 
 ROOT=$WORK/rootfs
 log "debootstrap $SUITE (minbase + python3, make, g++) from $DEBIAN_MIRROR"
-debootstrap --variant=minbase --include=python3,make,g++,ca-certificates,tzdata,netbase \
+debootstrap --arch="$IMAGE_ARCH" --variant=minbase --include=python3,make,g++,ca-certificates,tzdata,netbase \
   "$SUITE" "$ROOT" "$DEBIAN_MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
   { tail -n 30 "$WORK/debootstrap.log" >&2; die "debootstrap failed (log above)"; }
 
@@ -107,7 +110,7 @@ GROUP
   chown 65532:65532 "$RT/home/nonroot"
   cp "$WORK/node/bin/node" "$RT/nodejs/bin/node"
   cp "$WORK/node/LICENSE" "$RT/nodejs/LICENSE"
-  tar -C "$RT" --numeric-owner -c . | podman import --quiet \
+  tar -C "$RT" --numeric-owner -c . | podman import --quiet --os linux --arch "$IMAGE_ARCH" \
     --change 'USER 65532:65532' \
     --change 'WORKDIR /home/nonroot' \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
@@ -143,7 +146,7 @@ if $need_build; then
     "$ROOT"/var/log/*.log "$ROOT"/tmp/*
   printf 'nameserver 127.0.0.1\n' >"$ROOT/etc/resolv.conf" # replaced by the container engine at run time
   for m in proc sys dev/pts dev; do umount -l "$ROOT/$m" 2>/dev/null || true; done
-  tar -C "$ROOT" --numeric-owner -c . | podman import --quiet \
+  tar -C "$ROOT" --numeric-owner -c . | podman import --quiet --os linux --arch "$IMAGE_ARCH" \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change "ENV NODE_VERSION=${NODE_VERSION#v}" \
     --change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' \

@@ -98,7 +98,8 @@ if (missing.length > 0) {
 
 // What a running process never reads: sources and objects of native addons, type declarations, docs.
 const DROP_FILE = /\.(sh|c|cc|cpp|cxx|h|hh|hpp|hxx|o|a|obj|lib|gyp|gypi|mk|lzz|d\.ts|d\.mts|d\.cts|md|markdown|map)$|^(\..*|Makefile|CMakeLists\.txt|binding\.gyp|tsconfig\.json)$/i;
-const DROP_DIR = /^(\.deps|obj|obj\.target|\.github|test|tests|__tests__|docs?|examples?)$/i;
+// Directories only by names that are never code: a package's `doc/` or `test/` may well be (yaml's dist/doc is).
+const DROP_DIR = /^(\.deps|obj|obj\.target|\.github)$/;
 
 /** A prebuilt addon for another platform: prebuilds/<os>-<arch>[.node|/] that is not the target's. */
 function foreignPrebuild(dir, name) {
