@@ -71,10 +71,9 @@ function createFastify(config: Config, logger: Logger, lifecycle: Lifecycle): Ap
   app.decorate('routeTable', routes);
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
-    // Shutting down: every response closes its connection, so by the time the listener closes no idle
-    // keep-alive connection is left for a proxy to send a request down just as it is cut (a 502 that a
-    // proxy may not retry for a POST).
-    if (lifecycle.shuttingDown) reply.header('connection', 'close');
+    // Draining: a request that still arrives on a kept-alive connection is answered, and its connection closed
+    // after the response instead of idling until it is cut.
+    if (lifecycle.draining) reply.header('connection', 'close');
     done();
   });
 

@@ -91,6 +91,7 @@ async function start(options: RunOptions, ownsProcess: boolean): Promise<Service
       logger.info({ delay_ms: config.shutdownDelayMs }, 'shutting down: not ready any more, still serving');
       await sleep(config.shutdownDelayMs);
       logger.info('shutting down: draining in-flight requests');
+      lifecycle.draining = true;
       // Requests still running after the timeout lose their connections; the rest finish normally.
       const cut = setTimeout(() => app.server.closeAllConnections(), config.shutdownTimeoutMs);
       try {

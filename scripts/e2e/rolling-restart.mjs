@@ -139,7 +139,7 @@ http {
   map $http_x_request_id $todo_request_id { default $http_x_request_id; "" $request_id; }
   upstream todo_api {
 ${replicas.map((r) => `    server 127.0.0.1:${r.port} max_fails=3 fail_timeout=2s;`).join('\n')}
-${KEEPALIVE > 0 ? `    keepalive ${KEEPALIVE};` : ''}
+${KEEPALIVE > 0 ? `    keepalive ${KEEPALIVE};\n    keepalive_timeout 1s; # shorter than SHUTDOWN_DELAY_MS: nginx retires idle connections before a replica closes them` : ''}
   }
   server {
     listen 127.0.0.1:${nginxPort};

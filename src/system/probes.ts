@@ -10,6 +10,8 @@ import { runtimeStats } from '../telemetry/metrics.js';
 export interface Lifecycle {
   /** True from SIGTERM on: /readyz answers 503 while in-flight work drains. */
   shuttingDown: boolean;
+  /** True once the shutdown delay is over and the listener closes: responses then close their connection. */
+  draining?: boolean;
 }
 
 export interface ReadinessCheck {
