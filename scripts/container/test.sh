@@ -133,7 +133,7 @@ check "the database is on the volume (/app/data, owned by 65532)" \
 # the HEALTHCHECK of the image
 HC=$(podman image inspect -f '{{json .HealthCheck}}' "$IMAGE")
 check "the image declares a HEALTHCHECK without a shell (exec form)" \
-  node -e 'const h=JSON.parse(process.argv[1]);process.exit(h&&h.Test&&h.Test[0]==="CMD"&&h.Test.includes("healthcheck")?0:1)' "$HC"
+  node -e 'const h=JSON.parse(process.argv[1]);process.exit(h&&h.Test&&h.Test[0]==="CMD"&&h.Test.some((a)=>/healthcheck/.test(a))?0:1)' "$HC"
 CG=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' /proc/"$PID"/cgroup)
 MEMDIR=/sys/fs/cgroup/memory$CG
 [ -w "$MEMDIR/memory.max_usage_in_bytes" ] && echo 0 >"$MEMDIR/memory.max_usage_in_bytes"
