@@ -65,6 +65,15 @@ function createFastify(config: Config, logger: Logger, lifecycle: Lifecycle): Ap
     },
     routerOptions: { ignoreTrailingSlash: true },
     ajv: { customOptions: { coerceTypes: false, allErrors: true } },
+    // Errors the router raises before any route runs are problems too: an id past the router's length limit
+    // is an invalid id (as Go's Atoi would say), a malformed percent-encoding a bad request.
+    frameworkErrors: (error, req, reply) => {
+      const problem: ProblemInit =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? { status: 400, type: ProblemType.invalidId, title: 'Invalid id', detail: 'The todo id must be a non-zero integer.' }
+          : { status: 400, detail: 'The request path is not a valid URL (malformed percent-encoding).' };
+      void sendProblem(req, reply.header('x-request-id', req.id), problem); // no onRequest hook ran
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const routes = trackRoutes(app);

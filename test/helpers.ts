@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { run, type Service } from '../src/run.js';
+import { checkResponse, forgetDocument } from './openapi-validator.js';
 
 export interface TestService extends Service {
   dir: string;
@@ -37,6 +38,8 @@ export async function startService(env: Record<string, string> = {}, dir = tempD
   const stop = async () => {
     controller.abort();
     await service.close();
+    forgetDocument(service.url);
+    forgetDocument(service.managementUrl);
   };
   return {
     ...service,
@@ -58,7 +61,11 @@ export interface Reply<T = unknown> {
   text: string;
 }
 
-/** One HTTP request; the body is sent as JSON unless it is already a string. */
+/**
+ * One HTTP request; the body is sent as JSON unless it is already a string. The response is checked against
+ * the OpenAPI document the service serves (test/openapi-validator.ts): an undocumented status, content type
+ * or body shape throws, so every test that speaks HTTP through here also tests the document.
+ */
 export async function http<T = any>(
   base: string,
   method: string,
@@ -75,6 +82,9 @@ export async function http<T = any>(
   const text = await res.text();
   let parsed: unknown = text;
   if ((res.headers.get('content-type') ?? '').includes('json') && text !== '') parsed = JSON.parse(text);
+  // fetch sends the path normalized as a URL (`/a/../b` → `/b`); the check sees it the same way.
+  const sent = new URL(base + path);
+  await checkResponse(base, { method, path: sent.pathname, query: sent.search.slice(1), status: res.status, contentType: res.headers.get('content-type'), body: parsed, text });
   return { status: res.status, headers: res.headers, body: parsed as T, text };
 }
 
@@ -133,6 +143,7 @@ export async function spawnService(env: Record<string, string> = {}): Promise<Pr
   const listening = await waitForLog('listening');
   const stop = () => {
     if (child.exitCode === null) child.kill('SIGTERM');
+    forgetDocument(listening.url as string);
     return exit;
   };
   return { child, url: listening.url as string, logs, waitForLog, exit, stop };

@@ -2,31 +2,19 @@
 // One suite, run against every backend (SQLite, PostgreSQL, PostgreSQL with the Redis cache).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Todo } from '../src/todos/repository.js';
+import { client, type Todo, type TodoEnvelope, type UpdateTodo } from './api.js';
 import { assertProblem, backends, http, type TestService } from './helpers.js';
-
-interface TodoEnvelope {
-  message: string;
-  todo: Todo;
-  timestamp: string;
-}
 
 for (const backend of backends) {
   describe(backend.name, { skip: backend.skip }, () => {
-    interface ListReply {
-      todos: Todo[];
-      pagination: { current_page: number; total_items: number; items_per_page: number };
-      timestamp: string;
-    }
-
     let svc: TestService;
+    // Raw requests, for what no well-behaved client sends (wrong types, broken JSON, odd content types)...
     const api = <T = unknown>(method: string, path: string, body?: unknown, headers?: Record<string, string>) =>
       http<T>(svc.url, method, path, { body, headers });
-    const create = async (title: string, description?: string) => {
-      const r = await api<TodoEnvelope>('POST', '/api/todos', description === undefined ? { title } : { title, description });
-      assert.equal(r.status, 201, r.text);
-      return r.body.todo;
-    };
+    // ...and the typed client generated from the OpenAPI document for everything else.
+    const todos = client(() => svc.url);
+    const create = async (title: string, description?: string): Promise<Todo> =>
+      (await todos.expect('createTodo', 201, { body: description === undefined ? { title } : { title, description } })).todo;
 
     before(async () => {
       svc = await backend.start();
@@ -37,7 +25,7 @@ for (const backend of backends) {
 
     describe('create', () => {
       test('201 with the reference envelope and a database id', async () => {
-        const r = await api<TodoEnvelope>('POST', '/api/todos', { title: 'Write tests', description: 'all of them' });
+        const r = await todos.call('createTodo', { body: { title: 'Write tests', description: 'all of them' } });
         assert.equal(r.status, 201);
         assert.match(r.headers.get('content-type')!, /^application\/json/);
         assert.equal(typeof r.body.message, 'string');
@@ -66,9 +54,8 @@ for (const backend of backends) {
 
       test('description is optional and null means empty', async () => {
         assert.equal((await create('no description')).description, '');
-        const r = await api<TodoEnvelope>('POST', '/api/todos', { title: 'null description', description: null });
-        assert.equal(r.status, 201);
-        assert.equal(r.body.todo.description, '');
+        const body = await todos.expect('createTodo', 201, { body: { title: 'null description', description: null } });
+        assert.equal(body.todo.description, '');
       });
 
       test('JSON is read whatever the Content-Type says (curl -d sends a form type)', async () => {
@@ -115,9 +102,9 @@ for (const backend of backends) {
       test('unicode round-trips byte-identical', async () => {
         const title = '할일 🚀 ñandú — “quotes” \\ back\\slash';
         const t = await create(title, 'emoji 👩‍👩‍👧 and CJK 漢字');
-        const r = await api<{ todo: Todo }>('GET', `/api/todos/${t.id}`);
-        assert.equal(r.body.todo.title, title);
-        assert.equal(r.body.todo.description, 'emoji 👩‍👩‍👧 and CJK 漢字');
+        const { todo } = await todos.expect('getTodo', 200, { params: { id: t.id } });
+        assert.equal(todo.title, title);
+        assert.equal(todo.description, 'emoji 👩‍👩‍👧 and CJK 漢字');
       });
 
       const invalid: [string, unknown][] = [
@@ -157,7 +144,7 @@ for (const backend of backends) {
       });
 
       test('invalid JSON and an empty body are 400 and store nothing', async () => {
-        const before = (await api<ListReply>('GET', '/api/todos')).body.pagination.total_items;
+        const before = (await todos.expect('listTodos', 200)).pagination.total_items;
         for (const raw of ['{"title": "x"', 'title=x', '{title: "x"}', '']) {
           const r = await api<{ type: string }>('POST', '/api/todos', raw, { 'content-type': 'application/json' });
           assertProblem(r, 400, assert);
@@ -165,7 +152,7 @@ for (const backend of backends) {
         }
         const noBody = await fetch(svc.url + '/api/todos', { method: 'POST' });
         assert.equal(noBody.status, 400);
-        assert.equal((await api<ListReply>('GET', '/api/todos')).body.pagination.total_items, before);
+        assert.equal((await todos.expect('listTodos', 200)).pagination.total_items, before);
       });
 
       test('__proto__ in a body is refused', async () => {
@@ -178,7 +165,7 @@ for (const backend of backends) {
     describe('get', () => {
       test('200 {todo, timestamp}', async () => {
         const t = await create('fetch me');
-        const r = await api<{ todo: Todo; timestamp: string }>('GET', `/api/todos/${t.id}`);
+        const r = await todos.call('getTodo', { params: { id: t.id } });
         assert.equal(r.status, 200);
         assert.deepEqual(r.body.todo, t);
         assert.ok(!Number.isNaN(Date.parse(r.body.timestamp)));
@@ -201,43 +188,41 @@ for (const backend of backends) {
     });
 
     describe('update (PUT and PATCH share the reference rules)', () => {
-      for (const method of ['PUT', 'PATCH']) {
+      for (const [method, operationId] of [['PUT', 'updateTodo'], ['PATCH', 'patchTodo']] as const) {
         test(`${method}: partial update, empty strings and null keep values, completed only when present`, async () => {
           const t = await create('original', 'original description');
-          const put = (body: unknown) => api<TodoEnvelope>(method, `/api/todos/${t.id}`, body);
+          const put = (body: UpdateTodo) => todos.expect(operationId, 200, { params: { id: t.id }, body });
 
           let r = await put({ title: 'renamed' });
-          assert.equal(r.status, 200);
-          assert.equal(typeof r.body.message, 'string');
-          assert.equal(r.body.todo.title, 'renamed');
-          assert.equal(r.body.todo.description, 'original description');
-          assert.equal(r.body.todo.completed, false);
+          assert.equal(typeof r.message, 'string');
+          assert.equal(r.todo.title, 'renamed');
+          assert.equal(r.todo.description, 'original description');
+          assert.equal(r.todo.completed, false);
 
           r = await put({ title: '', description: '' });
-          assert.equal(r.body.todo.title, 'renamed');
-          assert.equal(r.body.todo.description, 'original description');
+          assert.equal(r.todo.title, 'renamed');
+          assert.equal(r.todo.description, 'original description');
 
           r = await put({ title: null, description: null, completed: null });
-          assert.equal(r.body.todo.title, 'renamed');
-          assert.equal(r.body.todo.completed, false);
+          assert.equal(r.todo.title, 'renamed');
+          assert.equal(r.todo.completed, false);
 
           r = await put({ completed: true });
-          assert.equal(r.body.todo.completed, true);
+          assert.equal(r.todo.completed, true);
           r = await put({ description: 'new description' });
-          assert.equal(r.body.todo.completed, true, 'absent completed keeps it');
-          assert.equal(r.body.todo.description, 'new description');
+          assert.equal(r.todo.completed, true, 'absent completed keeps it');
+          assert.equal(r.todo.description, 'new description');
           r = await put({ completed: false, title: '  trimmed  ' });
-          assert.equal(r.body.todo.completed, false);
-          assert.equal(r.body.todo.title, 'trimmed');
+          assert.equal(r.todo.completed, false);
+          assert.equal(r.todo.title, 'trimmed');
 
           r = await put({});
-          assert.equal(r.status, 200);
-          assert.equal(r.body.todo.title, 'trimmed');
-          assert.equal(r.body.todo.created_at, t.created_at);
-          assert.ok(r.body.todo.updated_at >= t.created_at);
+          assert.equal(r.todo.title, 'trimmed');
+          assert.equal(r.todo.created_at, t.created_at);
+          assert.ok(r.todo.updated_at >= t.created_at);
 
-          const stored = await api<{ todo: Todo }>('GET', `/api/todos/${t.id}`);
-          assert.deepEqual(stored.body.todo, r.body.todo);
+          const stored = await todos.expect('getTodo', 200, { params: { id: t.id } });
+          assert.deepEqual(stored.todo, r.todo);
         });
 
         test(`${method}: cannot change id or timestamps`, async () => {
@@ -255,8 +240,8 @@ for (const backend of backends) {
           for (const body of ['{bad json', '{"title": 5}', '{"completed": "yes"}', '{"title": "   "}', '{"title": "' + 'x'.repeat(201) + '"}']) {
             assertProblem(await api(method, `/api/todos/${t.id}`, body), 400, assert);
           }
-          const stored = await api<{ todo: Todo }>('GET', `/api/todos/${t.id}`);
-          assert.deepEqual(stored.body.todo, t);
+          const stored = await todos.expect('getTodo', 200, { params: { id: t.id } });
+          assert.deepEqual(stored.todo, t);
         });
       }
     });
@@ -264,10 +249,9 @@ for (const backend of backends) {
     describe('delete', () => {
       test('returns the deleted todo; then it is gone', async () => {
         const t = await create('delete me', 'bye');
-        const r = await api<TodoEnvelope>('DELETE', `/api/todos/${t.id}`);
-        assert.equal(r.status, 200);
-        assert.equal(typeof r.body.message, 'string');
-        assert.deepEqual(r.body.todo, t);
+        const r = await todos.expect('deleteTodo', 200, { params: { id: t.id } });
+        assert.equal(typeof r.message, 'string');
+        assert.deepEqual(r.todo, t);
         assertProblem(await api('GET', `/api/todos/${t.id}`), 404, assert);
         assertProblem(await api('DELETE', `/api/todos/${t.id}`), 404, assert);
         assertProblem(await api('DELETE', '/api/todos/zero'), 400, assert);
@@ -275,7 +259,7 @@ for (const backend of backends) {
 
       test('ids are never reused after a delete', async () => {
         const t = await create('last');
-        await api('DELETE', `/api/todos/${t.id}`);
+        await todos.expect('deleteTodo', 200, { params: { id: t.id } });
         assert.ok((await create('next')).id > t.id);
       });
     });

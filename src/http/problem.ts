@@ -102,6 +102,9 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
     '`urn:todo-service:problem:invalid-id` (the id is 0 or not an integer).',
   404: 'No todo with that id (`urn:todo-service:problem:todo-not-found`).',
   413: 'The body is larger than the configured limit (`BODY_LIMIT_BYTES`, 1 MiB by default).',
+  415:
+    'The Content-Type header is not a media type at all (empty, or not `type/subtype`). Any well-formed one is ' +
+    'accepted: the body is read as JSON whatever it names.',
   500: 'An unexpected error. The body names no internals; the log line with the same `request_id` has the details.',
   503:
     'The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`). ' +

@@ -64,6 +64,9 @@ const TodoEnvelope = (description: string) =>
 // Every todo operation reads or writes the database: besides its own problems it may answer 500 (a bug) and
 // 503 (PostgreSQL does not answer; with Retry-After).
 const STORAGE_PROBLEMS = [500, 503] as const;
+// A request with a body (a DELETE may carry one too: it is read, bounded, then ignored) can be too large (413)
+// or name no media type at all in its Content-Type (415).
+const BODY_PROBLEMS = [413, 415] as const;
 
 const IdParams = Type.Object({
   id: Type.String({ pattern: '^[+-]?[0-9]+$', description: 'The todo id (a non-zero integer).', examples: ['1'] }),
@@ -127,7 +130,7 @@ export const CreateTodoRoute = {
   ),
   response: {
     201: TodoEnvelope('Created: the new todo, with the id the database gave it.'),
-    ...problemResponses(400, 413, ...STORAGE_PROBLEMS),
+    ...problemResponses(400, ...BODY_PROBLEMS, ...STORAGE_PROBLEMS),
   },
 };
 
@@ -153,7 +156,7 @@ export const UpdateTodoRoute = {
   body: UpdateBody,
   response: {
     200: TodoEnvelope('Updated: the todo as stored now.'),
-    ...problemResponses(400, 404, 413, ...STORAGE_PROBLEMS),
+    ...problemResponses(400, 404, ...BODY_PROBLEMS, ...STORAGE_PROBLEMS),
   },
 };
 
@@ -165,7 +168,6 @@ export const DeleteTodoRoute = {
   params: IdParams,
   response: {
     200: TodoEnvelope('Deleted: the todo as it was before.'),
-    // 413: a DELETE may carry a body, which is read (and bounded) before it is ignored.
-    ...problemResponses(400, 404, 413, ...STORAGE_PROBLEMS),
+    ...problemResponses(400, 404, ...BODY_PROBLEMS, ...STORAGE_PROBLEMS),
   },
 };

@@ -1,0 +1,156 @@
+// Spec-driven fuzzing (test/fuzz.ts) against the production bundle in its own process, on SQLite and, when
+// it answers, PostgreSQL. In the suite it runs for FUZZ_SECONDS (60 by default, shared by the backends);
+// `npm run fuzz` runs at least FUZZ_REQUESTS generated cases per backend. FUZZ_SEED replays a run.
+//
+// Memory: the server process gets a preload that runs a full GC on SIGWINCH (a signal nothing else uses:
+// close-with-grace shuts down on SIGUSR2, and SIGUSR1 starts Node's inspector), so the heap is compared after a
+// collection at the start (after a warm-up that fills JIT code, prepared statements, pools and caches) and
+// at the end; live data does not grow with the number of requests, so a leak shows as growth.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import fc from 'fast-check';
+import { caseArbitrary, Fuzzer, KNOWN_DEVIATIONS, report } from './fuzz.js';
+import { freshSchema, postgres, spawnService, startService, tempDir, type Proc } from './helpers.js';
+import { OpenApiDocument } from './openapi-validator.js';
+
+const SECONDS = Number(process.env.FUZZ_SECONDS ?? 60);
+const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 0);
+const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const WARMUP_CASES = 1500;
+// A leak of 1 KB per request over the ~20,000 requests of a short run is 20 MiB; after a full GC the heap of
+// a healthy run differs by a few MiB (lazily compiled code, the statement cache, pool connections).
+const HEAP_GROWTH_LIMIT = 16 * 1024 * 1024;
+
+const backends = [
+  { name: 'sqlite', share: postgres.url ? 2 / 3 : 1, env: async () => ({ env: {}, cleanup: async () => undefined }) },
+  ...(postgres.url
+    ? [
+        {
+          name: 'postgres',
+          share: 1 / 3,
+          env: async () => {
+            const db = await freshSchema();
+            return { env: { DATABASE_URL: db.url }, cleanup: db.drop };
+          },
+        },
+      ]
+    : []),
+];
+
+/** A preload for the server: a full garbage collection on SIGWINCH (gc is exposed at run time, no flag needed). */
+function gcPreload(): string {
+  const file = join(tempDir(), 'gc-on-signal.cjs');
+  writeFileSync(
+    file,
+    `require('v8').setFlagsFromString('--expose-gc');
+     const gc = require('vm').runInNewContext('gc');
+     process.on('SIGWINCH', () => gc());`,
+  );
+  return file;
+}
+
+async function heapAfterGc(proc: Proc): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    proc.child.kill('SIGWINCH');
+    await new Promise((r) => setTimeout(r, 150));
+    const stats = (await (await fetch(`${proc.url}/metrics/json`)).json()) as { memory: { heap_used_bytes: number } };
+    samples.push(stats.memory.heap_used_bytes);
+  }
+  return Math.min(...samples);
+}
+
+const MiB = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+
+for (const backend of backends) {
+  const seconds = SECONDS * backend.share;
+  test(`fuzz ${backend.name}: generated requests never get a 5xx or a non-problem 4xx, match the document, round-trip, leak nothing`, { timeout: (seconds + 120) * 1000 + REQUESTS * 20 }, async (t: TestContext) => {
+    const { env, cleanup } = await backend.env();
+    const proc = await spawnService({ ...env, NODE_OPTIONS: `--require ${gcPreload()}` });
+    try {
+      const doc = new OpenApiDocument((await (await fetch(`${proc.url}/openapi.json`)).json()) as Record<string, unknown>);
+      const fuzzer = new Fuzzer(proc.url, doc);
+      const cases = caseArbitrary(doc);
+      const property = fc.asyncProperty(cases, (c) => fuzzer.run(c));
+      t.diagnostic(`seed ${SEED} (FUZZ_SEED=${SEED} replays this run)`);
+      const started = performance.now();
+
+      await fc.assert(property, { numRuns: WARMUP_CASES, seed: SEED, includeErrorInReport: true });
+      const heapBefore = await heapAfterGc(proc);
+
+      await fc.assert(property, {
+        numRuns: REQUESTS > 0 ? REQUESTS : 1_000_000_000,
+        seed: SEED + 1,
+        includeErrorInReport: true,
+        plugins: REQUESTS > 0 ? [] : [fc.interruptAfterTimeLimit(Math.max(1, seconds - 5) * 1000)],
+      });
+
+      const live = await fetch(`${proc.url}/livez`);
+      assert.equal(live.status, 200, 'the server is still up');
+      const heapAfter = await heapAfterGc(proc);
+      const took = (performance.now() - started) / 1000;
+      for (const line of report(backend.name, fuzzer.stats, took)) t.diagnostic(line);
+      t.diagnostic(`heap after a full GC: ${MiB(heapBefore)} after the warm-up, ${MiB(heapAfter)} at the end`);
+      fuzzer.close();
+
+      assert.ok(heapAfter - heapBefore < HEAP_GROWTH_LIMIT, `the heap grew by ${MiB(heapAfter - heapBefore)} (limit ${MiB(HEAP_GROWTH_LIMIT)})`);
+      assert.deepEqual(proc.logs.filter((l) => l.level === 'error' || l.level === 'fatal'), [], 'no error was logged');
+      if (REQUESTS > 0) assert.ok(fuzzer.stats.requests >= REQUESTS, `${fuzzer.stats.requests} requests, wanted ${REQUESTS}`);
+    } finally {
+      assert.equal(await proc.stop(), 0, 'a clean exit after the fuzzing');
+      await cleanup();
+    }
+  });
+}
+
+// What the fuzzer tolerates today (KNOWN_DEVIATIONS in test/fuzz.ts), asserted as it should be. Marked todo
+// so that they are reported without failing the suite; remove the mark and the deviation once fixed.
+describe_known_deviations();
+
+function describe_known_deviations(): void {
+  const problem = async (res: Response) => {
+    assert.ok(res.status >= 400 && res.status < 500, `status ${res.status}`);
+    assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/, await res.text());
+  };
+  test('a malformed percent-encoding in the path is a 400 problem', async () => {
+    const svc = await startService();
+    try {
+      await problem(await fetch(`${svc.url}/api/todos/%E0%A4%A`));
+    } finally {
+      await svc.dispose();
+    }
+  });
+  test('an id of more than 100 characters is a 400 invalid-id problem, as Go reads it', async () => {
+    const svc = await startService();
+    try {
+      const res = await fetch(`${svc.url}/api/todos/${'9'.repeat(101)}`);
+      assert.equal(res.status, 400);
+      await problem(res);
+    } finally {
+      await svc.dispose();
+    }
+  });
+  test('a request the HTTP parser refuses (an unknown method) is a problem', { todo: KNOWN_DEVIATIONS['http-parser-error']!.why }, async () => {
+    const svc = await startService();
+    try {
+      const { send } = await import('./fuzz.js');
+      const { Agent } = await import('node:http');
+      const agent = new Agent();
+      const answer = await send(new URL(svc.url), agent, 'FOO', '/api/todos', {});
+      agent.destroy();
+      assert.match(String(answer.headers['content-type']), /^application\/problem\+json/, answer.text);
+    } finally {
+      await svc.dispose();
+    }
+  });
+  test('an OPTIONS request that is not a CORS preflight is a problem', { todo: KNOWN_DEVIATIONS['options-not-a-preflight']!.why }, async () => {
+    const svc = await startService();
+    try {
+      await problem(await fetch(`${svc.url}/api/todos`, { method: 'OPTIONS' }));
+    } finally {
+      await svc.dispose();
+    }
+  });
+}
