@@ -154,9 +154,7 @@ export class RedisCache {
     if (Date.now() < this.bypassUntil || this.redis.status !== 'ready') return false;
     if (!this.epochBumpPending) return true;
     try {
-      await this.redis.incr(this.epochKey);
-      this.epochBumpPending = false;
-      this.logger.info('redis: epoch bumped after missed invalidations; cached entries from before are ignored');
+      await this.bumpEpoch();
       return true;
     } catch (error) {
       this.failed(error as Error);
@@ -170,16 +168,17 @@ export class RedisCache {
     this.epochTimer = setTimeout(() => {
       this.epochTimer = undefined;
       if (!this.epochBumpPending || this.closed) return;
-      this.redis.incr(this.epochKey).then(
-        () => {
-          this.epochBumpPending = false;
-          this.recovered();
-          this.logger.info('redis: epoch bumped after missed invalidations; cached entries from before are ignored');
-        },
-        () => this.retryEpochBump(),
-      );
+      this.bumpEpoch().catch(() => this.retryEpochBump());
     }, 250);
     this.epochTimer.unref();
+  }
+
+  /** Retires every cached entry of every replica by moving the epoch all keys embed. */
+  private async bumpEpoch(): Promise<void> {
+    await this.redis.incr(this.epochKey);
+    this.epochBumpPending = false;
+    this.recovered();
+    this.logger.info('redis: epoch bumped after missed invalidations; cached entries from before are ignored');
   }
 
   /** Runs a Redis call in a client span when tracing is on. */
