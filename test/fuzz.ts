@@ -12,7 +12,7 @@
 //   delete the todo is gone.
 // And at the end: the server still answers /livez, and its heap after a full GC has not grown (fuzz.test.ts).
 import assert from 'node:assert/strict';
-import { Agent, request, type OutgoingHttpHeaders } from 'node:http';
+import { Agent, METHODS, request, type OutgoingHttpHeaders } from 'node:http';
 import fc from 'fast-check';
 import { checkExchange, mediaTypeOf, splitTarget, type OpenApiDocument, type Operation } from './openapi-validator.js';
 
@@ -280,7 +280,14 @@ const mutations: fc.Arbitrary<[string, (c: FuzzCase) => FuzzCase]>[] = [
   ).map((type) => ['headers:content-type', (c) => ({ ...c, headers: { ...c.headers, 'content-type': type } })]),
   fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'PROPFIND', 'MKCOL', 'LOCK', 'UNLOCK', 'COPY', 'MOVE', 'PURGE', 'SEARCH', 'REPORT', 'LINK', 'QUERY', 'FOO', 'get', 'M-SEARCH').map((method) => [
     'method:other',
-    (c) => ({ ...c, method }),
+    // A method Node's parser does not know is refused as soon as the request line is read and the connection is
+    // closed; a large body still being written then meets a reset before the answer can be read. The method is
+    // what is under test, so such requests carry no body.
+    (c): FuzzCase => {
+      if (METHODS.includes(method)) return { ...c, method };
+      const { body: _dropped, ...rest } = c;
+      return { ...rest, method };
+    },
   ]),
   fc.constantFrom(
     '..',
