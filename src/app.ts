@@ -16,7 +16,7 @@ import Fastify, {
 import type { BuildInfo } from './build-info.js';
 import type { Config } from './config.js';
 import { HttpProblem, ProblemType, problemBody, type ProblemInit } from './http/problem.js';
-import { addRequestTelemetry } from './http/request-telemetry.js';
+import { addRequestTelemetry, requestLogFields } from './http/request-telemetry.js';
 import { trackRoutes } from './http/route-table.js';
 import { registerOpenApi } from './http/openapi.js';
 import { addDocsRoutes, addProbeRoutes, addRoutes } from './routes.js';
@@ -88,7 +88,7 @@ function createFastify(config: Config, logger: Logger, lifecycle: Lifecycle): Ap
 
   app.setErrorHandler((error: FastifyError, req, reply) => {
     if (error instanceof StorageUnavailableError) {
-      logger.warn({ err: error, request_id: req.id }, 'storage unavailable');
+      logger.warn({ err: error, ...requestLogFields(req) }, 'storage unavailable');
       reply.header('retry-after', '1');
       return sendProblem(req, reply, {
         status: 503,
@@ -99,7 +99,7 @@ function createFastify(config: Config, logger: Logger, lifecycle: Lifecycle): Ap
     }
     const problem = toProblem(error);
     if (problem.status >= 500) {
-      logger.error({ err: error, request_id: req.id }, 'unhandled error');
+      logger.error({ err: error, ...requestLogFields(req) }, 'unhandled error');
     }
     return sendProblem(req, reply, problem);
   });

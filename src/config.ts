@@ -30,6 +30,7 @@ export const ConfigSchema = Type.Object({
   MANAGEMENT_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Serve `/metrics`, `/livez`, `/readyz` on this separate port instead of the API port, away from the public ingress.' })),
   SHUTDOWN_DELAY_MS: Type.Integer({ minimum: 0, default: 5000, description: 'On SIGTERM, `/readyz` turns 503 at once but requests are still served this long (load balancers and Kubernetes endpoints catch up), then the server drains.' }),
   READINESS_REQUIRES_REDIS: Type.Boolean({ default: false, description: 'Whether `/readyz` fails while Redis is down. Default: Redis is reported as degraded but the replica stays ready, since it serves fine without the cache.' }),
+  METRICS_ENABLED: Type.Boolean({ default: true, description: '`false`: no Prometheus metrics are kept and `/metrics` answers 404 (`/metrics/json` stays).' }),
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://.+', description: 'OTLP/HTTP collector base URL (traces go to `<url>/v1/traces`). Unset (and no traces endpoint): tracing is off and its SDK is never loaded.' })),
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://.+', description: 'Full OTLP/HTTP traces URL; wins over the base endpoint.' })),
   OTEL_EXPORTER_OTLP_HEADERS: Type.Optional(Type.String({ description: 'Headers for the collector, `key=value,key2=value2`.' })),
@@ -68,6 +69,7 @@ export interface Config {
   managementPort: number | undefined;
   shutdownDelayMs: number;
   readinessRequiresRedis: boolean;
+  metricsEnabled: boolean;
   tracing:
     | {
         tracesUrl: string;
@@ -146,6 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     managementPort: c.MANAGEMENT_PORT,
     shutdownDelayMs: c.SHUTDOWN_DELAY_MS,
     readinessRequiresRedis: c.READINESS_REQUIRES_REDIS,
+    metricsEnabled: c.METRICS_ENABLED,
     tracing: tracingConfig(c),
     cors: {
       origins: splitList(c.CORS_ORIGINS).includes('*') ? '*' : splitList(c.CORS_ORIGINS),

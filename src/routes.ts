@@ -46,7 +46,7 @@ export function addProbeRoutes(app: App, { lifecycle, checks, metrics, config }:
 
   app.get('/livez', { schema: LivezRoute, config: quiet }, probes.livez);
   app.get('/readyz', { schema: ReadyzRoute, config: quiet }, probes.readyz);
-  app.get('/metrics', { schema: MetricsRoute, config: quiet }, probes.metrics);
+  if (metrics.enabled) app.get('/metrics', { schema: MetricsRoute, config: quiet }, probes.metrics);
   app.get('/metrics/json', { schema: RuntimeRoute, config: quiet }, probes.runtime);
 }
 

@@ -10,7 +10,7 @@ import { openStorage } from './storage/index.js';
 import type { Lifecycle, ReadinessCheck } from './system/probes.js';
 import { instrumentTodos } from './telemetry/instrument.js';
 import { createLogger, flushLogger } from './telemetry/logger.js';
-import { createMetrics } from './telemetry/metrics.js';
+import { createMetrics, disabledMetrics } from './telemetry/metrics.js';
 import { startTracing } from './telemetry/tracing.js';
 
 export interface RunOptions {
@@ -56,10 +56,10 @@ async function start(options: RunOptions, ownsProcess: boolean): Promise<Service
   const config = loadConfig(options.env ?? withDotEnv(process.env));
   const version = config.version ?? buildInfo.version;
   const tracing = await startTracing(config.tracing, version);
-  const logger = await createLogger(config.log, options.logDestination, tracing);
+  const logger = await createLogger(config.log, options.logDestination);
   const storage = await openStorage(config, logger);
 
-  const metrics = createMetrics(buildInfo, version, storage.kind);
+  const metrics = config.metricsEnabled ? createMetrics(buildInfo, version, storage.kind) : disabledMetrics();
   metrics.sources.todosStored = async () => (await storage.todos.list({ offset: 0, limit: 0 })).total;
   if (storage.poolStats) metrics.sources.pool = () => storage.poolStats!();
 

@@ -258,3 +258,17 @@ describe('metrics with PostgreSQL and Redis', { skip: postgres.skip ?? redis.ski
   });
 });
 
+
+test('METRICS_ENABLED=false: /metrics answers 404 as a problem, /metrics/json and the API still work', async () => {
+  const svc = await startService({ METRICS_ENABLED: 'false' });
+  try {
+    const created = await http(svc.url, 'POST', '/api/todos', { body: { title: 'uncounted' } });
+    assert.equal(created.status, 201);
+    const metrics = await http(svc.url, 'GET', '/metrics');
+    assertProblem(metrics, 404, assert);
+    assert.equal((await http(svc.url, 'GET', '/metrics/json')).status, 200);
+    assert.equal((await http(svc.url, 'GET', '/readyz')).status, 200);
+  } finally {
+    await svc.dispose();
+  }
+});

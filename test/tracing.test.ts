@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Todo } from '../src/todos/repository.js';
-import { http, spawnService, startService, tempDir, type TestService } from './helpers.js';
+import { freshRedisPrefix, freshSchema, http, postgres, redis, spawnService, startService, tempDir, type TestService } from './helpers.js';
 
 interface OtlpSpan {
   traceId: string;
@@ -102,6 +102,26 @@ describe('tracing', () => {
     assert.equal(get.parentSpanId, spanId);
   });
 
+  test('an unsampled request (traceparent flags 00) exports no span at all, yet its response and log line carry its trace id', async () => {
+    const unsampled = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1';
+    const r = await http<{ todo: Todo }>(svc.url, 'POST', '/api/todos', {
+      body: { title: 'not sampled' },
+      headers: { traceparent: `00-${unsampled}-00f067aa0ba902b7-00` },
+    });
+    assert.equal(r.status, 201);
+    assert.match(r.headers.get('traceresponse') ?? '', new RegExp(`^00-${unsampled}-[0-9a-f]{16}-00$`));
+    const line = svc.logs.find((l) => l.msg === 'request completed' && l.request_id === r.headers.get('x-request-id'));
+    assert.equal(line?.trace_id, unsampled);
+
+    // Spans are exported in order: once a later sampled request's spans have arrived, any of the unsampled
+    // one's would have too.
+    const sampled = 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2';
+    await http(svc.url, 'GET', `/api/todos/${r.body.todo.id}`, { headers: { traceparent: `00-${sampled}-00f067aa0ba902b7-01` } });
+    await waitFor('the sampled request\'s database span', () => receiver.spans.find((s) => s.traceId === sampled && s.name === 'get todos'));
+    assert.deepEqual(receiver.spans.filter((s) => s.traceId === unsampled), []);
+    assert.equal(receiver.spans.filter((s) => !s.parentSpanId && s.kind === 3).length, 0, 'no database span without a request span');
+  });
+
   test('an error logged during a request carries the trace ids', async () => {
     // A body that breaks the SQLite statement is not reachable through the API, so break the database file's
     // table instead, as the 5xx test does, and look at the error line.
@@ -120,6 +140,44 @@ describe('tracing', () => {
       const fix = new Database(svc.dbPath);
       fix.exec('ALTER TABLE todos_gone RENAME TO todos');
       fix.close();
+    }
+  });
+});
+
+describe('tracing with PostgreSQL and Redis', { skip: postgres.skip ?? redis.skip }, () => {
+  test('each Redis call and each database query is a child span of the request span', async () => {
+    const receiver = await otlpReceiver();
+    const db = await freshSchema();
+    const cache = freshRedisPrefix();
+    const svc = await startService({
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_BSP_SCHEDULE_DELAY: '50',
+      DATABASE_URL: db.url,
+      REDIS_URL: cache.url,
+      REDIS_KEY_PREFIX: cache.prefix,
+    });
+    try {
+      const traceOf = (r: { headers: Headers }) => (r.headers.get('traceresponse') ?? '').split('-');
+      const created = await http<{ todo: Todo }>(svc.url, 'POST', '/api/todos', { body: { title: 'cached and traced' } });
+      const [, postTrace, postSpan] = traceOf(created);
+      const read = await http(svc.url, 'GET', `/api/todos/${created.body.todo.id}`);
+      const [, getTrace, getSpan] = traceOf(read);
+
+      const span = (traceId: string | undefined, name: string) =>
+        waitFor(`${name} in ${traceId}`, () => receiver.spans.find((s) => s.traceId === traceId && s.name === name));
+      const insert = await span(postTrace, 'create todos');
+      const invalidate = await span(postTrace, 'cache invalidate');
+      const miss = await span(getTrace, 'cache read');
+      const select = await span(getTrace, 'get todos');
+      for (const s of [insert, invalidate]) assert.equal(s.parentSpanId, postSpan, s.name);
+      for (const s of [miss, select]) assert.equal(s.parentSpanId, getSpan, s.name);
+      assert.deepEqual(attr(insert, 'db.system.name'), { stringValue: 'postgresql' });
+      assert.deepEqual(attr(miss, 'db.system.name'), { stringValue: 'redis' });
+    } finally {
+      await svc.dispose();
+      await cache.clear();
+      await db.drop();
+      await receiver.close();
     }
   });
 });

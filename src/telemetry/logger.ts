@@ -4,17 +4,16 @@
 // shutdown.
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { Config } from '../config.js';
-import type { Tracing } from './tracing.js';
 
 export type { Logger } from 'pino';
 
-export async function createLogger(config: Config['log'], destination?: DestinationStream, tracing?: Tracing): Promise<Logger> {
+export async function createLogger(config: Config['log'], destination?: DestinationStream): Promise<Logger> {
+  // Lines about a request carry its request_id, trace_id and span_id as fields (requestLogFields in
+  // src/http/request-telemetry.ts); there is no ambient context to read them from.
   const options: pino.LoggerOptions = {
     level: config.level,
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
-    // With tracing on, a line logged inside a request carries its trace_id and span_id.
-    ...(tracing && { mixin: () => tracing.logIds() }),
   };
   if (destination) return pino(options, destination);
   if (config.format === 'pretty') {

@@ -6,6 +6,8 @@ import client from 'prom-client';
 import type { BuildInfo } from '../build-info.js';
 
 export interface Metrics {
+  /** false (METRICS_ENABLED=false): every method below does nothing and there is no /metrics. */
+  enabled: boolean;
   registry: client.Registry;
   /** Called once per finished request. `route` is the template (`/api/todos/:id`), or `unmatched`. */
   observeRequest(method: string, route: string, status: number, seconds: number, bytes: number): void;
@@ -24,6 +26,21 @@ export interface MetricSources {
 
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const SIZE_BUCKETS = [64, 256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576];
+
+/** The metrics of METRICS_ENABLED=false: nothing is counted, nothing is collected in the background. */
+export function disabledMetrics(): Metrics {
+  const nothing = () => {};
+  return {
+    enabled: false,
+    registry: new client.Registry(),
+    observeRequest: nothing,
+    requestStarted: nothing,
+    requestFinished: nothing,
+    observeQuery: nothing,
+    cacheEvent: nothing,
+    sources: {},
+  };
+}
 
 export function createMetrics(build: BuildInfo, version: string, storageKind: string): Metrics {
   const registry = new client.Registry();
@@ -139,6 +156,7 @@ export function createMetrics(build: BuildInfo, version: string, storageKind: st
   };
 
   return {
+    enabled: true,
     registry,
     observeRequest(method, route, status, seconds, bytes) {
       const c = child(method, route, status);

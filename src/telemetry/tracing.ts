@@ -1,24 +1,31 @@
 // OpenTelemetry tracing, loaded only when an OTLP endpoint is configured: without one, none of the SDK is even
 // imported and requests pay nothing. With one: W3C traceparent/tracestate in and out, a server span per
 // request, client spans for database and Redis calls, OTLP/HTTP (JSON) export in batches.
-import type { Context, Span, SpanOptions, Tracer } from '@opentelemetry/api';
+//
+// The request's trace context is passed explicitly (the handlers hand `req.traceContext` to the repository),
+// not through an AsyncLocalStorage context manager: on Node 20 that one taxes every promise of the process
+// once enabled, and only sampled requests have child spans at all. See docs/DECISIONS.md, "Tracing cost".
+import type { Context, SpanOptions, Tracer } from '@opentelemetry/api';
 import type { Config } from '../config.js';
 
 export type OtelApi = typeof import('@opentelemetry/api');
 
+/**
+ * Where a child span goes: the context of a sampled request's span. Repository and cache calls take it as
+ * their last argument; undefined (tracing off, or the request not sampled) means no span.
+ */
+export type TraceContext = Context;
+
 export interface Tracing {
   api: OtelApi;
   tracer: Tracer;
-  /** Runs fn as a child span of the active one; the span ends (with error status if fn throws) when fn settles. */
-  inSpan<T>(name: string, options: SpanOptions, fn: () => Promise<T>): Promise<T>;
-  /** trace_id/span_id of the active span, for log lines. */
-  logIds(): { trace_id: string; span_id: string } | Record<string, never>;
+  /**
+   * Runs fn in a child span of `parent`; the span ends (with error status if fn throws) when fn settles.
+   * Without a parent, fn just runs: outside a sampled request such a span would be dropped anyway, or start
+   * an orphan trace of its own.
+   */
+  inSpan<T>(parent: TraceContext | undefined, name: string, options: SpanOptions, fn: () => Promise<T>): Promise<T>;
   shutdown(): Promise<void>;
-}
-
-export interface RequestTrace {
-  span: Span;
-  context: Context;
 }
 
 /** Builds a sampler from the standard OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG values. */
@@ -50,17 +57,14 @@ function parseHeaders(raw: string | undefined): Record<string, string> {
 
 export async function startTracing(config: Config['tracing'], serviceVersion: string): Promise<Tracing | undefined> {
   if (!config) return undefined;
-  const [api, sdk, { OTLPTraceExporter }, core, { AsyncLocalStorageContextManager }, resources] = await Promise.all([
+  const [api, sdk, { OTLPTraceExporter }, core, resources] = await Promise.all([
     import('@opentelemetry/api'),
     import('@opentelemetry/sdk-trace'),
     import('@opentelemetry/exporter-trace-otlp-http'),
     import('@opentelemetry/core'),
-    import('@opentelemetry/context-async-hooks'),
     import('@opentelemetry/resources'),
   ]);
 
-  const contextManager = new AsyncLocalStorageContextManager().enable();
-  api.context.setGlobalContextManager(contextManager);
   api.propagation.setGlobalPropagator(
     new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] }),
   );
@@ -80,10 +84,11 @@ export async function startTracing(config: Config['tracing'], serviceVersion: st
   return {
     api,
     tracer,
-    async inSpan(name, options, fn) {
-      const span = tracer.startSpan(name, options);
+    async inSpan(parent, name, options, fn) {
+      if (!parent) return fn();
+      const span = tracer.startSpan(name, options, parent);
       try {
-        return await api.context.with(api.trace.setSpan(api.context.active(), span), fn);
+        return await fn();
       } catch (error) {
         span.recordException(error as Error);
         span.setStatus({ code: api.SpanStatusCode.ERROR, message: (error as Error).message });
@@ -92,16 +97,9 @@ export async function startTracing(config: Config['tracing'], serviceVersion: st
         span.end();
       }
     },
-    logIds() {
-      const span = api.trace.getActiveSpan();
-      if (!span) return {};
-      const { traceId, spanId } = span.spanContext();
-      return { trace_id: traceId, span_id: spanId };
-    },
     async shutdown() {
       await provider.shutdown();
       api.trace.disable();
-      api.context.disable();
       api.propagation.disable();
     },
   };
