@@ -29,6 +29,7 @@ import { RssSampler, cpuSeconds, cpuSecondsWithChildren, machineBusySeconds, mem
 import { NOISE_PERCENT, formatReport } from './lib/report.mjs';
 import { selectScenarios } from './lib/scenarios.mjs';
 import { prepareTargets } from './lib/targets.mjs';
+import { TELEMETRY_VARIANTS, cpuMicrosPerRequest, startOtlpSink, summariseTelemetry, withEnv } from './lib/telemetry.mjs';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(BENCH_DIR, '..');
@@ -234,6 +235,59 @@ async function benchTarget(target, scenarios, context) {
   return result;
 }
 
+/**
+ * The telemetry cost (lib/telemetry.mjs): per round and scenario, both variants on fresh servers back to
+ * back, the order alternating between rounds.
+ */
+async function benchTelemetry(ours, context) {
+  const { telemetryRounds: rounds } = context.options;
+  const scenarios = selectScenarios(context.options.telemetryScenarios);
+  const sink = await startOtlpSink();
+  const variants = TELEMETRY_VARIANTS.map((v) =>
+    withEnv(ours, `ours-telemetry-${v.name}`, v.label, v.otlp ? { ...v.env, OTEL_EXPORTER_OTLP_ENDPOINT: sink.url } : v.env),
+  );
+  log(`=== telemetry cost: ${variants.map((v) => v.label).join(' vs ')}; ${rounds} round(s) × ${scenarios.length} scenario(s) ===`);
+  const perScenario = Object.fromEntries(scenarios.map((s) => [s.name, []]));
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const scenario of scenarios) {
+        const pair = {};
+        const order = round % 2 === 0 ? variants : [...variants].reverse();
+        for (const variant of order) {
+          const key = variant.name.replace('ours-telemetry-', '');
+          try {
+            pair[key] = await runScenarioOnce(variant, scenario, context);
+          } catch (err) {
+            log(`[${variant.name}] ${scenario.label}: FAILED: ${err.message}`);
+            pair[key] = { error: err.message };
+          }
+        }
+        const ratio = pair.on?.rps && pair.off?.rps ? pair.on.rps / pair.off.rps : null;
+        log(`telemetry round ${round + 1}/${rounds}, ${scenario.label}: on/off = ${ratio == null ? '–' : ratio.toFixed(3)}` +
+          ` (CPU per request ${cpuMicrosPerRequest(pair.off ?? {})?.toFixed(0) ?? '–'} → ${cpuMicrosPerRequest(pair.on ?? {})?.toFixed(0) ?? '–'} µs)`);
+        perScenario[scenario.name].push(pair);
+      }
+    }
+  } finally {
+    await sink.close();
+  }
+  return {
+    variants: TELEMETRY_VARIANTS.map(({ name, label, env }) => ({ name, label, env })),
+    rounds,
+    spansExported: sink.stats.spans,
+    exportRequests: sink.stats.requests,
+    scenarios: Object.fromEntries(
+      Object.entries(perScenario).map(([name, pairs]) => [
+        name,
+        {
+          ...summariseTelemetry(pairs),
+          runs: pairs.map((p) => Object.fromEntries(Object.entries(p).map(([k, r]) => [k, r.error ? r : { rps: r.rps, cpuPercent: r.cpuPercent, p99Ms: r.latencyMs.p99, otherCpuPercent: r.otherCpuPercent }]))),
+        },
+      ]),
+    ),
+  };
+}
+
 function describeEnvironment(options, tool, configPath) {
   const git = (...args) => {
     try {
@@ -290,6 +344,10 @@ async function main() {
   for (const target of targets) {
     results.targets.push(target.available ? await benchTarget(target, scenarios, context) : { name: target.name, label: target.label, available: false, note: target.note });
   }
+
+  const ours = targets.find((t) => t.name === 'ours' && t.available);
+  if (options.telemetryRounds > 0 && ours) results.telemetry = await benchTelemetry(ours, context);
+  else if (options.telemetryRounds > 0) log('NOTE: telemetry cost skipped: it needs the ours target');
 
   const files = writeResults(results);
   process.stdout.write(formatReport(results) + '\n');

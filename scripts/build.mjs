@@ -1,7 +1,7 @@
 // Production bundles: each entry point and everything it imports in one CommonJS file, so start-up reads one
 // file instead of resolving hundreds of modules. Left out, and loaded from node_modules when needed:
-// better-sqlite3 (a native addon), and what only some configurations load (the OpenTelemetry SDK, pino-pretty),
-// so the common start-up does not even parse them.
+// better-sqlite3 (a native addon), and what only some configurations load (the PostgreSQL and Redis clients,
+// the OpenTelemetry SDK, pino-pretty), so the common start-up does not even parse them.
 //   dist/main.cjs         the service, and its `migrate [status]` subcommand
 //   dist/healthcheck.cjs  the image HEALTHCHECK: a few lines, so it fits beside the service in 64 MiB
 import { build } from 'esbuild';
@@ -15,7 +15,9 @@ await build({
   format: 'cjs',
   target: 'node20',
   // swagger-ui-dist tells where its files are from its own location, so it stays in node_modules too.
-  external: ['better-sqlite3', '@opentelemetry/*', 'pino-pretty', 'swagger-ui-dist'],
+  // The PostgreSQL and Redis clients are only loaded when configured (dynamic imports in src/storage and
+  // src/run.ts): outside the bundle, a SQLite replica does not even parse them.
+  external: ['better-sqlite3', 'pg', 'ioredis', '@opentelemetry/*', 'pino-pretty', 'swagger-ui-dist'],
   sourcemap: true,
   minify: true,
   keepNames: true,

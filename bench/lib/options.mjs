@@ -16,6 +16,9 @@
 //                                core during its measurement; the quietest attempt is kept (quick: 0)
 //   BENCH_QUIET_WAIT=30          before such a re-run, wait up to this many seconds for a quiet machine
 //   BENCH_SKIP_BUILD=1           do not run `npm run build`; use the existing dist/main.cjs
+//   BENCH_TELEMETRY_ROUNDS=3     rounds of the telemetry-cost pairs (metrics+tracing on vs both off, see
+//                                lib/telemetry.mjs); 0 skips them (quick: 1). Needs the `ours` target.
+//   BENCH_TELEMETRY_SCENARIOS=get,list,create   scenarios of those pairs
 //   BENCH_CONFIG=path.json       { "options": { "duration": 5, ... }, "targets": [ ... ] } (see targets.mjs)
 //
 // Flags: --quick, --targets=a,b, --scenarios=a,b, --duration=S, --connections=N, --tool=NAME.
@@ -38,9 +41,11 @@ const DEFAULTS = {
   noiseRetries: 2,
   quietWait: 30,
   skipBuild: false,
+  telemetryRounds: 3,
+  telemetryScenarios: ['get', 'list', 'create'],
 };
 
-const QUICK = { duration: 2, warmup: 1, seed: 1_000, startupRuns: 3, noiseRetries: 0 };
+const QUICK = { duration: 2, warmup: 1, seed: 1_000, startupRuns: 3, noiseRetries: 0, telemetryRounds: 1, telemetryScenarios: ['get'] };
 
 const ENV = {
   duration: ['BENCH_DURATION', 'number'],
@@ -56,6 +61,8 @@ const ENV = {
   noiseRetries: ['BENCH_NOISE_RETRIES', 'int'],
   quietWait: ['BENCH_QUIET_WAIT', 'number'],
   skipBuild: ['BENCH_SKIP_BUILD', 'bool'],
+  telemetryRounds: ['BENCH_TELEMETRY_ROUNDS', 'int'],
+  telemetryScenarios: ['BENCH_TELEMETRY_SCENARIOS', 'list'],
 };
 
 const FLAGS = {

@@ -32,6 +32,27 @@ const measured = (target, scenario) => {
 };
 
 /** The whole text report. */
+/** The telemetry-cost pairs (lib/telemetry.mjs): medians per variant, the median paired ratio, the verdict. */
+function telemetrySection(telemetry, scenarios) {
+  const [off, on] = telemetry.variants;
+  const label = (name) => scenarios.find((s) => s.name === name)?.label ?? name;
+  const rows = Object.entries(telemetry.scenarios).map(([name, s]) => [
+    label(name),
+    num(s.off.rps),
+    num(s.on.rps),
+    s.ratio == null ? '–' : `${num(s.ratio, 3)}`,
+    s.ratios.map((r) => (Number.isFinite(r) ? num(r, 2) : '–')).join(' '),
+    `${num(s.off.cpuUsPerRequest)} → ${num(s.on.cpuUsPerRequest)}`,
+    s.cost == null ? '–' : `${num(s.cost * 100, 1)} %`,
+    s.met == null ? '–' : s.met ? 'met' : 'MISSED',
+  ]);
+  return [
+    `Telemetry cost: "${on.label}" vs "${off.label}" (ours; ${telemetry.rounds} round(s) of back-to-back pairs; ` +
+      `${num(telemetry.spansExported)} spans exported in ${num(telemetry.exportRequests)} OTLP requests). Target: cost ≤ 10 %.`,
+    table(['Scenario', 'off req/s', 'on req/s', 'on/off (median)', 'per round', 'CPU µs/req off → on', 'cost', 'target'], rows, [1, 2, 3, 5, 6]),
+  ];
+}
+
 export function formatReport(results) {
   const out = [];
   const { meta, scenarios } = results;
@@ -118,6 +139,7 @@ export function formatReport(results) {
     ]);
   out.push(table(['Target', 'start-up ms (median)', 'runs (ms)', 'idle RSS MB', 'peak RSS MB'], memRows, [1, 3, 4]));
   out.push('');
+  if (results.telemetry) out.push(...telemetrySection(results.telemetry, scenarios), '');
   out.push('start-up = spawn → first 200 on GET /health; idle RSS = ~0.5 s after start, empty store; peak RSS = max over all scenarios (VmRSS samples every 100 ms and VmHWM).');
   out.push('errors = status >= 400 (wrk) / non-2xx (autocannon) + socket errors and timeouts.');
   out.push('CPU % = the server process\'s CPU time over the measured window, in % of one core (kernel network work in softirq is not');

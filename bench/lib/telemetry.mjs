@@ -1,0 +1,101 @@
+// The cost of telemetry (the observability issue's target: metrics on and tracing exporting at 10 % sampling
+// cost at most 10 % of the throughput of both off). Two variants of our service, measured in pairs:
+//   off — METRICS_ENABLED=false and no OTLP endpoint (no metrics kept, no OpenTelemetry module loaded);
+//   on  — metrics on, tracing with parentbased_traceidratio 0.1, exporting over OTLP/HTTP to a sink that this
+//         process runs on the load generator's core (it counts the spans, so the report shows they arrived).
+// Each round measures every scenario with both variants back to back, alternating which goes first, and the
+// verdict is the median of the per-round ratios: this machine's speed drifts by tens of percent over minutes,
+// and only measurements close in time compare.
+
+import { createServer } from 'node:http';
+
+export const TELEMETRY_VARIANTS = [
+  { name: 'off', label: 'metrics off, tracing off', env: { METRICS_ENABLED: 'false' } },
+  {
+    name: 'on',
+    label: 'metrics on, tracing 10 % exported',
+    env: {
+      METRICS_ENABLED: 'true',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.1',
+      OTEL_BSP_SCHEDULE_DELAY: '1000',
+    },
+    otlp: true,
+  },
+];
+
+/** Maximum share of throughput the "on" variant may lose. */
+export const TELEMETRY_TARGET_COST = 0.1;
+
+/** An OTLP/HTTP JSON receiver that counts what it gets and answers 200. */
+export async function startOtlpSink() {
+  const stats = { requests: 0, spans: 0, bytes: 0, badRequests: 0 };
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      stats.requests++;
+      stats.bytes += body.length;
+      try {
+        for (const rs of JSON.parse(body.toString('utf8')).resourceSpans ?? []) {
+          for (const ss of rs.scopeSpans ?? []) stats.spans += ss.spans?.length ?? 0;
+        }
+      } catch {
+        stats.badRequests++;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stats,
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
+/** A copy of a target whose launches add `env` to the environment. */
+export function withEnv(target, name, label, env) {
+  return {
+    ...target,
+    name,
+    label,
+    launch: (vars) => {
+      const spec = target.launch(vars);
+      return { ...spec, env: { ...spec.env, ...env } };
+    },
+  };
+}
+
+const median = (values) => {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return null;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+/** Server CPU time per request, in microseconds, of one measured run. */
+export const cpuMicrosPerRequest = (run) => (run.rps > 0 ? (run.cpuPercent / 100 / run.rps) * 1e6 : null);
+
+/** Summarises the rounds of one scenario: medians per variant and the median paired ratio on/off. */
+export function summariseTelemetry(rounds) {
+  const pick = (variant, f) => rounds.map((r) => (r[variant] && !r[variant].error ? f(r[variant]) : NaN));
+  const ratios = rounds.map((r) => (r.on?.rps && r.off?.rps ? r.on.rps / r.off.rps : NaN));
+  const cpuRatios = rounds.map((r) => {
+    const on = r.on && cpuMicrosPerRequest(r.on);
+    const off = r.off && cpuMicrosPerRequest(r.off);
+    return on && off ? on / off : NaN;
+  });
+  const ratio = median(ratios);
+  return {
+    off: { rps: median(pick('off', (x) => x.rps)), cpuUsPerRequest: median(pick('off', cpuMicrosPerRequest)), p99Ms: median(pick('off', (x) => x.latencyMs.p99)) },
+    on: { rps: median(pick('on', (x) => x.rps)), cpuUsPerRequest: median(pick('on', cpuMicrosPerRequest)), p99Ms: median(pick('on', (x) => x.latencyMs.p99)) },
+    ratios,
+    ratio,
+    cpuRatio: median(cpuRatios),
+    cost: ratio == null ? null : 1 - ratio,
+    met: ratio == null ? null : 1 - ratio <= TELEMETRY_TARGET_COST,
+  };
+}
