@@ -35,6 +35,10 @@ pass() { PASSED=$((PASSED + 1)); printf '  ok    %s\n' "$*"; }
 fail() { FAILED=$((FAILED + 1)); printf '  FAIL  %s\n' "$*"; }
 note() { NOTES+=("$*"); printf '  note  %s\n' "$*"; }
 check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+# The host port podman published a container port on. Podman picks a free one itself (-p 127.0.0.1::PORT):
+# a port probed free beforehand can be taken by another process before podman binds it, and `podman run`
+# then fails.
+host_port() { podman port "$1" "$2/tcp" 2>/dev/null | head -n 1 | sed 's/.*://' || true; }
 
 cleanup() {
   if [ "${KEEP:-}" != 1 ]; then
@@ -70,20 +74,22 @@ grep -E '^runtime-deps:|^  [^ ]+@[0-9]' /tmp/todo-container-build.log | sed 's/^
 log "built in $(($(date +%s) - start)) s"
 
 # ---- run --------------------------------------------------------------------------------------------------
-PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-MPORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-BASE=http://127.0.0.1:$PORT
-log "podman run: read-only, uid 65532, --cap-drop=ALL, 64 MiB, 0.5 CPU, on $BASE"
+log "podman run: read-only, uid 65532, --cap-drop=ALL, 64 MiB, 0.5 CPU"
 podman volume create "$VOLUME" >/dev/null
+# (podman 4.3 logs two "unable to get systemd connection" errors for the HEALTHCHECK here: no systemd, harmless)
 podman run -d --name "$NAME" \
   --read-only --tmpfs /tmp:rw,size=16m,mode=1777 \
   --cap-drop=ALL --security-opt no-new-privileges \
   --memory 64m --memory-swap 64m --cpus 0.5 --health-interval disable \
-  -p "127.0.0.1:$PORT:8080" -p "127.0.0.1:$MPORT:9464" \
+  -p 127.0.0.1::8080 -p 127.0.0.1::9464 \
   -v "$VOLUME:/app/data" \
   -e MANAGEMENT_PORT=9464 -e SHUTDOWN_TIMEOUT_MS=$SHUTDOWN_TIMEOUT_MS -e SHUTDOWN_DELAY_MS=1000 \
   -e LOG_LEVEL=info \
-  "$IMAGE" >/dev/null
+  "$IMAGE" >/dev/null || { fail "podman run (see the error above)"; echo "container: $PASSED passed, $FAILED failed"; exit 1; }
+PORT=$(host_port "$NAME" 8080)
+MPORT=$(host_port "$NAME" 9464)
+BASE=http://127.0.0.1:$PORT
+log "on $BASE, management on 127.0.0.1:$MPORT"
 
 ready=false
 for _ in $(seq 1 100); do
@@ -187,13 +193,13 @@ check "not OOM-killed, still running" \
 # context (SIGABRT/SIGSEGV, "RemoveEnvironmentCleanupHook ... (env) != nullptr"); this catches that class.
 # The abort depends on when a collection happens to run, so: three fresh containers, 3 s of writes each.
 log "frequent GC: NODE_OPTIONS=--max-semi-space-size=1, 3 × 3 s of requests"
-GC_PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 GC_STATE="running 0"
 for attempt in 1 2 3; do
   podman rm -f -t 0 "$NAME-gc" >/dev/null 2>&1 || true
   podman run -d --name "$NAME-gc" --read-only --tmpfs /tmp --cap-drop=ALL --health-interval disable \
-    -p "127.0.0.1:$GC_PORT:8080" -e NODE_OPTIONS="--max-old-space-size=40 --max-semi-space-size=1" \
-    -e DATABASE_URL=sqlite:/tmp/todos.db -e LOG_LEVEL=warn "$IMAGE" >/dev/null 2>&1
+    -p 127.0.0.1::8080 -e NODE_OPTIONS="--max-old-space-size=40 --max-semi-space-size=1" \
+    -e DATABASE_URL=sqlite:/tmp/todos.db -e LOG_LEVEL=warn "$IMAGE" 2>&1 >/dev/null | grep -v 'systemd connection' >&2 || true
+  GC_PORT=$(host_port "$NAME-gc" 8080)
   for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$GC_PORT/health" >/dev/null 2>&1 && break; sleep 0.1; done
   node -e '
     const base = process.argv[1]; const end = Date.now() + 3000; let n = 0;
@@ -202,7 +208,7 @@ for attempt in 1 2 3; do
       await fetch(base + "/api/todos?limit=20"); } catch { await new Promise((r) => setTimeout(r, 50)); } } })();
   ' "http://127.0.0.1:$GC_PORT"
   sleep 0.5
-  GC_STATE=$(podman inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$NAME-gc")
+  GC_STATE=$(podman inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$NAME-gc" 2>/dev/null || echo 'not started')
   [ "$GC_STATE" = "running 0" ] || break
 done
 if [ "$GC_STATE" = "running 0" ]; then pass "survives frequent garbage collection (native addon finalizers)"
