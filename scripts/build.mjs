@@ -20,7 +20,7 @@ await build({
   external: ['better-sqlite3', 'pg', 'ioredis', '@opentelemetry/*', 'pino-pretty', 'swagger-ui-dist'],
   sourcemap: true,
   minify: true,
-  keepNames: true,
+  keepNames: false,
   legalComments: 'linked',
   logLevel: 'warning',
 });

@@ -1,6 +1,7 @@
 // RFC 9457 problem details. Every 4xx/5xx body of the service is built here. Besides the standard members it
 // carries the Go reference's `error` (a human message) and `timestamp`, so clients of that API keep working.
 import Type, { type Static } from 'typebox';
+import { isoNow } from '../clock.js';
 
 /** Problem type URIs. `about:blank` means "nothing beyond the HTTP status"; the others name our own cases. */
 export const ProblemType = {
@@ -80,7 +81,7 @@ export function problemBody(init: ProblemInit, instance: string, requestId: stri
     detail: init.detail,
     instance,
     error: init.detail,
-    timestamp: new Date().toISOString(),
+    timestamp: isoNow(),
     request_id: requestId,
   };
   if (init.errors) body.errors = init.errors;

@@ -1,4 +1,5 @@
 // `GET /` and `GET /health`: what runs, since when, on what, and how much memory it holds.
+import { isoNow } from '../clock.js';
 import type { BuildInfo } from '../build-info.js';
 
 export interface SystemDeps {
@@ -61,7 +62,7 @@ export function systemHandlers(deps: SystemDeps) {
           heap_total_bytes: m.heapTotal,
           external_bytes: m.external,
         },
-        timestamp: new Date().toISOString(),
+        timestamp: isoNow(),
         endpoints: deps.endpoints(),
       };
     },
@@ -71,7 +72,7 @@ export function systemHandlers(deps: SystemDeps) {
       const m = memory();
       return {
         status: 'healthy' as const,
-        timestamp: new Date().toISOString(),
+        timestamp: isoNow(),
         uptime: goDuration(uptimeMs),
         uptime_seconds: round1(uptimeMs / 1000),
         version: deps.version,

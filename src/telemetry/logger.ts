@@ -4,6 +4,7 @@
 // shutdown.
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { Config } from '../config.js';
+import { isoNow } from '../clock.js';
 
 export type { Logger } from 'pino';
 
@@ -12,7 +13,7 @@ export async function createLogger(config: Config['log'], destination?: Destinat
   // src/http/request-telemetry.ts); there is no ambient context to read them from.
   const options: pino.LoggerOptions = {
     level: config.level,
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: () => `,"time":"${isoNow()}"`, // pino's isoTime, formatted once per millisecond
     formatters: { level: (label) => ({ level: label }) },
   };
   if (destination) return pino(options, destination);

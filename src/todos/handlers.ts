@@ -1,5 +1,6 @@
 // Todo handlers: read the validated request, call the repository, shape the reference's envelopes.
 // Dependencies arrive by closure; the route list in src/routes.ts wires each handler to its schema.
+import { isoNow } from '../clock.js';
 import { invalidId, todoNotFound } from '../http/problem.js';
 import type { SchemaReply as Rep, SchemaRequest as Req } from '../http/types.js';
 import type { TodoRepository } from './repository.js';
@@ -31,7 +32,7 @@ export function parseId(raw: string): number {
   return Number.MAX_SAFE_INTEGER;
 }
 
-const now = () => new Date().toISOString();
+const now = isoNow;
 
 export function todoHandlers(todos: TodoRepository) {
   return {

@@ -3,6 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { isoNow } from '../../clock.js';
 import type { ListQuery, NewTodo, Todo, TodoPage, TodoPatch, TodoRepository } from '../../todos/repository.js';
 import { StorageUnavailableError, assertKnownVersions } from '../errors.js';
 import type { Migration, MigrationState, Storage } from '../storage.js';
@@ -176,13 +177,13 @@ function sqliteTodoRepository(db: Database.Database): TodoRepository {
     },
     create: ({ title, description }: NewTodo) =>
       write(() => {
-        const now = new Date().toISOString();
+        const now = isoNow();
         return toTodo(insert.get(title, description, now, now)!);
       }),
     update: (id, patch: TodoPatch) =>
       write(() => {
         const completed = patch.completed === undefined ? null : patch.completed ? 1 : 0;
-        const row = update.get(patch.title ?? null, patch.description ?? null, completed, new Date().toISOString(), id);
+        const row = update.get(patch.title ?? null, patch.description ?? null, completed, isoNow(), id);
         return row && toTodo(row);
       }),
     delete: (id) =>
