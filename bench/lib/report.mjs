@@ -65,6 +65,7 @@ export function formatReport(results) {
   );
   out.push(`Servers on CPU ${meta.serverCpu}, load generator on CPU ${meta.loadgenCpu}; ${meta.cpuModel} (${meta.cpus} CPUs), Node ${meta.node}`);
   for (const t of results.targets.filter((t) => !t.available)) out.push(`NOTE: ${t.name} not benchmarked: ${t.note}`);
+  for (const t of targets.filter((t) => t.note)) out.push(`${t.name}: ${t.note}`);
   out.push('');
 
   const rows = [];
@@ -81,7 +82,7 @@ export function formatReport(results) {
         return;
       }
       const other = r.otherCpuPercent;
-      if (other >= NOISE_PERCENT) noisy.push({ name: `${t.name} / ${s.label}`, other });
+      if (other >= NOISE_PERCENT && !t.otherCpuIsOwn) noisy.push({ name: `${t.name} / ${s.label}`, other });
       rows.push([
         first,
         t.name,
@@ -90,7 +91,7 @@ export function formatReport(results) {
         ms(r.latencyMs.p99),
         num(r.errors.total),
         num(r.cpuPercent),
-        other >= NOISE_PERCENT ? `${num(other)} !` : num(other),
+        other >= NOISE_PERCENT && !t.otherCpuIsOwn ? `${num(other)} !` : num(other),
       ]);
     });
   }
@@ -105,24 +106,27 @@ export function formatReport(results) {
   }
   out.push('');
 
-  const ours = targets.find((t) => t.name === 'ours');
+  const oursTargets = targets.filter((t) => t.name === 'ours' || t.name === 'ours-pg');
   const go = targets.find((t) => t.name === 'go');
   const bare = targets.find((t) => t.name === 'bare');
-  if (ours && (go || bare)) {
-    const ratioRows = scenarios.map((s) => {
-      const o = measured(ours, s);
-      const g = go && measured(go, s);
-      const b = bare && measured(bare, s);
-      return [
-        s.label,
-        ratio(o?.rps, g?.rps),
-        ratio(o?.latencyMs.p99, g?.latencyMs.p99),
-        ratio(o?.rps, b?.rps),
-        ratio(o?.latencyMs.p99, b?.latencyMs.p99),
-      ];
-    });
+  if (oursTargets.length && (go || bare)) {
+    const ratioRows = scenarios.flatMap((s) =>
+      oursTargets.map((ours, i) => {
+        const o = measured(ours, s);
+        const g = go && measured(go, s);
+        const b = bare && measured(bare, s);
+        return [
+          i === 0 ? s.label : '',
+          ours.name,
+          ratio(o?.rps, g?.rps),
+          ratio(o?.latencyMs.p99, g?.latencyMs.p99),
+          ratio(o?.rps, b?.rps),
+          ratio(o?.latencyMs.p99, b?.latencyMs.p99),
+        ];
+      }),
+    );
     out.push('Ours relative to the others (req/s ratio > 1 = ours faster; p99 ratio < 1 = ours lower latency):');
-    out.push(table(['Scenario', 'req/s vs go', 'p99 vs go', 'req/s vs bare', 'p99 vs bare'], ratioRows, [1, 2, 3, 4]));
+    out.push(table(['Scenario', 'Target', 'req/s vs go', 'p99 vs go', 'req/s vs bare', 'p99 vs bare'], ratioRows, [2, 3, 4, 5]));
   } else {
     out.push('Ratios: not shown (they need our service and at least one of go / bare).');
   }

@@ -1,5 +1,7 @@
 // The benchmark targets and how to build and launch them:
 //   ours — this project's production bundle (npm run build → dist/main.cjs), fresh SQLite file per start;
+//   ours-pg — the same bundle on PostgreSQL (BENCH_DATABASE_URL, else TEST_DATABASE_URL; skipped with a note
+//          when neither is set), a fresh schema per start, dropped afterwards;
 //   go   — the Go/Gin reference (../shared/reference/go-gin-seed/build.sh), in-memory;
 //   bare — bench/bare-server.mjs, plain node:http over an in-memory array (the runtime's ceiling).
 // A target that cannot be built is kept with available: false and a note saying why.
@@ -111,6 +113,48 @@ async function go(root, { log }) {
   };
 }
 
+/** Our bundle on PostgreSQL: each launch gets a fresh schema (search_path in the URL), dropped afterwards. */
+async function oursPostgres(oursTarget) {
+  const target = { name: 'ours-pg', label: 'ours (Fastify + PostgreSQL)', available: false, note: '' };
+  const url = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL;
+  if (!oursTarget.available) return { ...target, note: 'needs the ours bundle, which is not available' };
+  if (!url) return { ...target, note: 'set BENCH_DATABASE_URL (or TEST_DATABASE_URL) to a PostgreSQL database to include it' };
+  const { default: pg } = await import('pg');
+  const admin = async (sql) => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  try {
+    await admin('SELECT 1');
+  } catch (err) {
+    return { ...target, note: `PostgreSQL at ${new URL(url).host} does not answer (${err.message}); skipped` };
+  }
+  let n = 0;
+  return {
+    ...target,
+    available: true,
+    otherCpuIsOwn: true,
+    note: `${oursTarget.note ? `${oursTarget.note}; ` : ''}PostgreSQL at ${new URL(url).host}, not pinned: its CPU shows as "other CPU %"`,
+    launch: async (vars) => {
+      const schema = `bench_${process.pid}_${++n}`;
+      await admin(`CREATE SCHEMA ${schema}`);
+      const withSchema = new URL(url);
+      withSchema.searchParams.set('options', `-c search_path=${schema}`);
+      const spec = oursTarget.launch(vars);
+      return {
+        ...spec,
+        env: { ...spec.env, DATABASE_URL: withSchema.toString() },
+        cleanup: () => admin(`DROP SCHEMA IF EXISTS ${schema} CASCADE`),
+      };
+    },
+  };
+}
+
 function bare(root) {
   const script = join(root, 'bench', 'bare-server.mjs');
   return {
@@ -151,7 +195,14 @@ function fromConfig(spec) {
  * @param {{ root: string, names: string[], extra: object[], skipBuild: boolean, log: (msg: string) => void }} opts
  */
 export async function prepareTargets({ root, names, extra, skipBuild, log }) {
-  const builders = { ours: () => ours(root, { skipBuild, log }), go: () => go(root, { log }), bare: () => bare(root) };
+  let oursTarget;
+  const oursOnce = async () => (oursTarget ??= await ours(root, { skipBuild, log }));
+  const builders = {
+    ours: oursOnce,
+    'ours-pg': async () => oursPostgres(await oursOnce()),
+    go: () => go(root, { log }),
+    bare: () => bare(root),
+  };
   const extras = new Map(extra.map((spec) => [spec.name, spec]));
   // Extra targets from the config file always run (after the named ones, unless named themselves).
   const wanted = [...names, ...[...extras.keys()].filter((n) => !names.includes(n) && !builders[n])];
@@ -159,7 +210,7 @@ export async function prepareTargets({ root, names, extra, skipBuild, log }) {
   for (const name of wanted) {
     if (extras.has(name)) targets.push(fromConfig(extras.get(name)));
     else if (builders[name]) targets.push(await builders[name]());
-    else throw new Error(`unknown target "${name}" (known: ours, go, bare${extras.size ? ', ' + [...extras.keys()].join(', ') : ''})`);
+    else throw new Error(`unknown target "${name}" (known: ${Object.keys(builders).join(', ')}${extras.size ? ', ' + [...extras.keys()].join(', ') : ''})`);
   }
   return targets;
 }
