@@ -2,6 +2,9 @@
 //   ours — this project's production bundle (npm run build → dist/main.cjs), fresh SQLite file per start;
 //   ours-pg — the same bundle on PostgreSQL (BENCH_DATABASE_URL, else TEST_DATABASE_URL; skipped with a note
 //          when neither is set), a fresh schema per start, dropped afterwards;
+//   nginx-1, nginx-2 — nginx (installed: /usr/sbin/nginx) in front of one / two replicas of ours-pg sharing one
+//          schema: what a second replica buys. Everything but PostgreSQL is pinned to the server core, so on a
+//          2-core machine the replicas share one core (the numbers show the proxy's cost, not scaling);
 //   go   — the Go/Gin reference (../shared/reference/go-gin-seed/build.sh), in-memory;
 //   bare — bench/bare-server.mjs, plain node:http over an in-memory array (the runtime's ceiling).
 // A target that cannot be built is kept with available: false and a note saying why.
@@ -11,8 +14,9 @@
 // temp dir per start) are substituted in args and env values.
 
 import { spawn } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { freePort, startServer, stopServer } from './proc.mjs';
 
 /** Runs a command, capturing its output; resolves { code, output }. */
 function capture(command, args, cwd) {
@@ -155,6 +159,61 @@ async function oursPostgres(oursTarget) {
   };
 }
 
+const NGINX = '/usr/sbin/nginx';
+
+/** nginx in front of `replicas` instances of ours-pg (one schema for all of them). */
+function behindNginx(oursPg, replicas) {
+  const target = { name: `nginx-${replicas}`, label: `nginx + ${replicas} × ours (PostgreSQL)`, available: false, note: '' };
+  if (!oursPg.available) return { ...target, note: `needs ours-pg: ${oursPg.note}` };
+  if (!existsSync(NGINX)) return { ...target, note: `nginx is not installed (${NGINX}; apt-get install nginx-light)` };
+  return {
+    ...target,
+    available: true,
+    otherCpuIsOwn: true,
+    note: `CPU %, RSS and start-up are nginx's own; the replicas' CPU and PostgreSQL's show as "other CPU %"`,
+    launch: async ({ port, dir }) => {
+      const first = await oursPg.launch({ port: await freePort(), dir });
+      const started = [];
+      const stopAll = async () => {
+        for (const s of started) await stopServer(s);
+        await first.cleanup();
+      };
+      try {
+        for (let i = 0; i < replicas; i++) {
+          const replicaPort = i === 0 ? Number(first.env.PORT) : await freePort();
+          const spec = { ...first, env: { ...first.env, PORT: String(replicaPort) } };
+          started.push(await startServer({ ...spec, port: replicaPort, logFile: join(dir, `replica-${i}.log`) }));
+        }
+      } catch (err) {
+        await stopAll();
+        throw err;
+      }
+      const temp = join(dir, 'nginx');
+      mkdirSync(temp, { recursive: true });
+      const conf = join(dir, 'nginx.conf');
+      writeFileSync(
+        conf,
+        [
+          'master_process off;', // one process serves: its CPU and RSS are what the report shows
+          'worker_processes 1;',
+          process.getuid?.() === 0 ? 'user root;' : '',
+          `pid ${join(dir, 'nginx.pid')};`,
+          `error_log ${join(dir, 'nginx-error.log')} warn;`,
+          'events { worker_connections 4096; }',
+          'http {',
+          '  access_log off;',
+          ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${join(temp, t)};`),
+          `  upstream api { ${started.map((s) => `server ${new URL(s.base).host};`).join(' ')} keepalive 64; }`,
+          `  server { listen 127.0.0.1:${port};`,
+          '    location / { proxy_pass http://api; proxy_http_version 1.1; proxy_set_header Connection ""; } }',
+          '}',
+        ].join('\n'),
+      );
+      return { command: NGINX, args: ['-c', conf, '-g', 'daemon off;'], cwd: dir, env: {}, cleanup: stopAll };
+    },
+  };
+}
+
 function bare(root) {
   const script = join(root, 'bench', 'bare-server.mjs');
   return {
@@ -196,10 +255,13 @@ function fromConfig(spec) {
  */
 export async function prepareTargets({ root, names, extra, skipBuild, log }) {
   let oursTarget;
+  let oursPgTarget;
   const oursOnce = async () => (oursTarget ??= await ours(root, { skipBuild, log }));
   const builders = {
     ours: oursOnce,
-    'ours-pg': async () => oursPostgres(await oursOnce()),
+    'ours-pg': async () => (oursPgTarget ??= await oursPostgres(await oursOnce())),
+    'nginx-1': async () => behindNginx(await builders['ours-pg'](), 1),
+    'nginx-2': async () => behindNginx(await builders['ours-pg'](), 2),
     go: () => go(root, { log }),
     bare: () => bare(root),
   };
