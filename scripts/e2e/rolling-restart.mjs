@@ -160,11 +160,12 @@ ${KEEPALIVE > 0 ? `    keepalive ${KEEPALIVE};\n    keepalive_timeout 1s; # shor
     listen 127.0.0.1:${nginxPort};
     # The load clients get one connection per request (Connection: close). Taking a replica out means a reload
     # here (nginx OSS 1.22: no dynamic upstreams), and an old worker closes its client keep-alive connections
-    # (idle ones at once, busy ones after their current response): a client that is just writing its next
-    # request on one gets "other side closed" (undici UND_ERR_SOCKET) for a request nginx never read — measured:
-    # 14 and 17 such errors in two runs with E2E_CLIENT_KEEPALIVE=1, none in runs without it. Real endpoint changes don't reload the proxy
-    # that holds the clients' connections (kube-proxy, ingress-nginx's Lua balancer, nginx >= 1.27.3 \`resolve\`
-    # in deploy/nginx/nginx.conf), so that race belongs to this harness, not to the deployment under test.
+    # (idle ones at once, busy ones after their current response): a client just writing its next request on
+    # one gets "other side closed" (undici UND_ERR_SOCKET) or ECONNRESET and no response. Measured: 14 and 17
+    # such errors in two runs with E2E_CLIENT_KEEPALIVE=1, none in the runs without it. Real endpoint changes
+    # don't reload the proxy that holds the clients' connections (kube-proxy, ingress-nginx's Lua balancer,
+    # nginx >= 1.27.3 \`resolve\` in deploy/nginx/nginx.conf): that race belongs to this harness, not to the
+    # deployment under test.
     keepalive_timeout ${CLIENT_KEEPALIVE ? '75s' : '0'};
     location / {
       proxy_pass http://todo_api;
