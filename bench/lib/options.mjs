@@ -9,7 +9,7 @@
 //   BENCH_SEED=10000             todos created through POST /api/todos before each scenario
 //   BENCH_SEED_CONCURRENCY=32    POSTs in flight while seeding
 //   BENCH_STARTUP_RUNS=5         spawns per target for the start-up time (median reported)
-//   BENCH_TARGETS=ours,ours-pg,go,bare,nginx-1,nginx-2   which targets to run (extra targets from BENCH_CONFIG by name);
+//   BENCH_TARGETS=ours,ours-node24,ours-pg,go,bare,nginx-1,nginx-2   which targets to run (extra targets from BENCH_CONFIG by name);
 //                                ours-pg needs BENCH_DATABASE_URL or TEST_DATABASE_URL (else it is skipped)
 //   BENCH_SCENARIOS=health,...   which scenarios to run (see lib/scenarios.mjs)
 //   BENCH_TOOL=wrk|autocannon    force a load generator (default: wrk if on PATH, else autocannon)
@@ -36,7 +36,7 @@ const DEFAULTS = {
   seed: 10_000,
   seedConcurrency: 32,
   startupRuns: 5,
-  targets: ['ours', 'ours-pg', 'go', 'bare', 'nginx-1', 'nginx-2'],
+  targets: ['ours', 'ours-node24', 'ours-pg', 'go', 'bare', 'nginx-1', 'nginx-2'],
   scenarios: null, // null = all
   tool: null, // null = auto
   noiseRetries: 2,

@@ -106,7 +106,7 @@ export function formatReport(results) {
   }
   out.push('');
 
-  const oursTargets = targets.filter((t) => t.name === 'ours' || t.name === 'ours-pg');
+  const oursTargets = targets.filter((t) => t.name.startsWith('ours'));
   const go = targets.find((t) => t.name === 'go');
   const bare = targets.find((t) => t.name === 'bare');
   if (oursTargets.length && (go || bare)) {
