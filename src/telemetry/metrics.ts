@@ -51,11 +51,20 @@ export function createMetrics(build: BuildInfo, version: string, storageKind: st
     registry.removeSingleMetric(name);
   }
 
+  // Counting costs a plain increment per request: the counter and the in-flight gauge take their values at
+  // scrape time (collect), instead of a prom-client call (label validation, hashing) on every request.
   const requests = new client.Counter({
     name: 'http_requests_total',
     help: 'HTTP requests answered, by method, route template and status code.',
     labelNames: ['method', 'route', 'status_code'] as const,
     registers: [registry],
+    collect() {
+      for (const c of children.values()) {
+        if (c.uncounted === 0) continue;
+        c.count.inc(c.uncounted);
+        c.uncounted = 0;
+      }
+    },
   });
   const duration = new client.Histogram({
     name: 'http_request_duration_seconds',
@@ -71,10 +80,14 @@ export function createMetrics(build: BuildInfo, version: string, storageKind: st
     buckets: SIZE_BUCKETS,
     registers: [registry],
   });
-  const inFlight = new client.Gauge({
+  let inFlight = 0;
+  new client.Gauge({
     name: 'http_requests_in_flight',
     help: 'Requests being handled right now.',
     registers: [registry],
+    collect() {
+      this.set(inFlight);
+    },
   });
   const queries = new client.Histogram({
     name: 'db_query_duration_seconds',
@@ -139,7 +152,8 @@ export function createMetrics(build: BuildInfo, version: string, storageKind: st
 
   // Label children are looked up once per method/route/status and kept: prom-client would otherwise hash the
   // label set on every observation. The key space is bounded by the routes.
-  const children = new Map<string, { count: client.Counter; duration: client.Histogram; size: client.Histogram }>();
+  type Child = { count: client.Counter; uncounted: number; duration: client.Histogram; size: client.Histogram };
+  const children = new Map<string, Child>();
   const child = (method: string, route: string, status: number) => {
     const key = `${method} ${route} ${status}`;
     let c = children.get(key);
@@ -147,6 +161,7 @@ export function createMetrics(build: BuildInfo, version: string, storageKind: st
       const code = String(status);
       c = {
         count: requests.labels(method, route, code) as unknown as client.Counter,
+        uncounted: 0,
         duration: duration.labels(method, route, code) as unknown as client.Histogram,
         size: size.labels(method, route) as unknown as client.Histogram,
       };
@@ -160,12 +175,12 @@ export function createMetrics(build: BuildInfo, version: string, storageKind: st
     registry,
     observeRequest(method, route, status, seconds, bytes) {
       const c = child(method, route, status);
-      c.count.inc();
+      c.uncounted++;
       c.duration.observe(seconds);
       c.size.observe(bytes);
     },
-    requestStarted: () => inFlight.inc(),
-    requestFinished: () => inFlight.dec(),
+    requestStarted: () => void inFlight++,
+    requestFinished: () => void inFlight--,
     observeQuery(operation, seconds, failed) {
       queries.labels(operation, failed ? 'error' : 'ok').observe(seconds);
     },
