@@ -17,7 +17,7 @@
 //                                core during its measurement; the quietest attempt is kept (quick: 0)
 //   BENCH_QUIET_WAIT=30          before such a re-run, wait up to this many seconds for a quiet machine
 //   BENCH_SKIP_BUILD=1           do not run `npm run build`; use the existing dist/main.cjs
-//   BENCH_TELEMETRY_ROUNDS=3     rounds of the telemetry-cost pairs (metrics+tracing on vs both off, see
+//   BENCH_TELEMETRY_ROUNDS=5     rounds of the telemetry-cost pairs (metrics+tracing on vs both off, see
 //                                lib/telemetry.mjs); 0 skips them (quick: 1). Needs the `ours` target.
 //   BENCH_TELEMETRY_SCENARIOS=get,list,create   scenarios of those pairs
 //   BENCH_CONFIG=path.json       { "options": { "duration": 5, ... }, "targets": [ ... ] } (see targets.mjs)
@@ -42,7 +42,7 @@ const DEFAULTS = {
   noiseRetries: 2,
   quietWait: 30,
   skipBuild: false,
-  telemetryRounds: 3,
+  telemetryRounds: 5,
   telemetryScenarios: ['get', 'list', 'create'],
 };
 
