@@ -168,6 +168,7 @@ async function runScenarioOnce(target, scenario, { options, tool }) {
     }
     const result = await measure(server, load, options.duration, `${tag}: measuring`);
     const peakRssKb = sampler.stop();
+    const peakAnonKb = sampler.peakAnonKb;
     log(
       `${tag}: ${Math.round(result.rps)} req/s, p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms, ` +
         `${result.errors.total} errors, CPU ${result.cpuPercent.toFixed(0)} %, peak RSS ${(peakRssKb / 1024).toFixed(1)} MB` +
@@ -175,7 +176,7 @@ async function runScenarioOnce(target, scenario, { options, tool }) {
           ? ` — NOISY: other processes used ${result.otherCpuPercent.toFixed(0)} % CPU (CPUs busy ${result.perCpuBusyPercent.map((p) => `${p.toFixed(0)} %`).join(' / ')}, load generator ${result.loadgenCpuPercent.toFixed(0)} %)`
           : ''),
     );
-    return { ...result, peakRssKb, seeded: ids.length, params };
+    return { ...result, peakRssKb, peakAnonKb, seeded: ids.length, params };
   } finally {
     sampler.stop();
     await shutdown(instance);
@@ -232,6 +233,7 @@ async function benchTarget(target, scenarios, context) {
       const r = await runScenario(target, scenario, context);
       result.scenarios[scenario.name] = r;
       result.peakRssKb = Math.max(result.peakRssKb, r.peakRssKb);
+      result.peakAnonKb = Math.max(result.peakAnonKb ?? 0, r.peakAnonKb ?? 0);
     } catch (err) {
       log(`[${target.name}] ${scenario.label}: FAILED: ${err.message}`);
       result.scenarios[scenario.name] = { error: err.message };

@@ -47,17 +47,21 @@ export function memoryKb(pid) {
     const match = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status);
     return match ? Number(match[1]) : 0;
   };
-  return { rssKb: field('VmRSS'), hwmKb: field('VmHWM') };
+  return { rssKb: field('VmRSS'), hwmKb: field('VmHWM'), anonKb: field('RssAnon') };
 }
 
 /**
  * Samples VmRSS every `intervalMs` and remembers the peak; stop() also folds in VmHWM (the kernel's own
  * peak, which catches spikes between samples). Call stop() before the process exits.
+ * Also the peak of RssAnon (sampled only; the kernel keeps no peak of it): the process's own memory, without
+ * the pages of the node binary and libraries it maps from files, which a memory-limited container's kernel
+ * can drop and read again — anonymous memory is what a 64 MiB limit really has to hold.
  */
 export class RssSampler {
   constructor(pid, intervalMs = 100) {
     this.pid = pid;
     this.peakKb = 0;
+    this.peakAnonKb = 0;
     this.sample();
     this.timer = setInterval(() => this.sample(), intervalMs);
     this.timer.unref();
@@ -65,7 +69,9 @@ export class RssSampler {
 
   sample() {
     const mem = memoryKb(this.pid);
-    if (mem) this.peakKb = Math.max(this.peakKb, mem.rssKb, mem.hwmKb);
+    if (!mem) return;
+    this.peakKb = Math.max(this.peakKb, mem.rssKb, mem.hwmKb);
+    this.peakAnonKb = Math.max(this.peakAnonKb, mem.anonKb);
   }
 
   /** Stops sampling; returns the peak RSS in kB. */

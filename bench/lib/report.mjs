@@ -140,11 +140,13 @@ export function formatReport(results) {
       t.startup?.runsMs ? t.startup.runsMs.map((x) => ms(x)).join(' ') : (t.startup?.error ?? ''),
       mb(t.idleRssKb),
       mb(t.peakRssKb),
+      mb(t.peakAnonKb),
     ]);
-  out.push(table(['Target', 'start-up ms (median)', 'runs (ms)', 'idle RSS MB', 'peak RSS MB'], memRows, [1, 3, 4]));
+  out.push(table(['Target', 'start-up ms (median)', 'runs (ms)', 'idle RSS MB', 'peak RSS MB', 'peak anon MB'], memRows, [1, 3, 4, 5]));
   out.push('');
   if (results.telemetry) out.push(...telemetrySection(results.telemetry, scenarios), '');
-  out.push('start-up = spawn → first 200 on GET /health; idle RSS = ~0.5 s after start, empty store; peak RSS = max over all scenarios (VmRSS samples every 100 ms and VmHWM).');
+  out.push('start-up = spawn → first 200 on GET /health; idle RSS = ~0.5 s after start, empty store; peak RSS = max over all scenarios (VmRSS samples every 100 ms and VmHWM);');
+  out.push('peak anon = max RssAnon sampled every 100 ms: RSS without the file-backed pages (the node binary, libraries) a container\'s kernel can reclaim.');
   out.push('errors = status >= 400 (wrk) / non-2xx (autocannon) + socket errors and timeouts.');
   out.push('CPU % = the server process\'s CPU time over the measured window, in % of one core (kernel network work in softirq is not');
   out.push('counted, so a saturated server can show < 100 %); other CPU % = all other processes on the machine meanwhile (noise).');
