@@ -59,8 +59,8 @@ export function addRequestTelemetry(app: FastifyInstance, { logger, metrics, tra
     }
     if (req.routeOptions.config.log === false) return done();
 
-    const line: Record<string, unknown> = {
-      request_id: req.id,
+    const line = {
+      ...requestLogFields(req),
       method: req.method,
       route: req.routeOptions.url ?? null,
       url: req.url,
@@ -70,7 +70,6 @@ export function addRequestTelemetry(app: FastifyInstance, { logger, metrics, tra
       remote_addr: req.ip,
       user_agent: req.headers['user-agent'],
     };
-    if (span) Object.assign(line, traceIds(span));
     if (status >= 500) logger.error(line, 'request failed');
     else logger.info(line, 'request completed');
     done();

@@ -51,6 +51,11 @@ export function createMetrics(build: BuildInfo, version: string, storageKind: st
     registry.removeSingleMetric(name);
   }
 
+  // The label children of each method/route/status, kept after the first request (the key space is bounded
+  // by the routes), with the requests counted since the last scrape.
+  type Child = { count: client.Counter; uncounted: number; duration: client.Histogram; size: client.Histogram };
+  const children = new Map<string, Child>();
+
   // Counting costs a plain increment per request: the counter and the in-flight gauge take their values at
   // scrape time (collect), instead of a prom-client call (label validation, hashing) on every request.
   const requests = new client.Counter({
@@ -150,10 +155,6 @@ export function createMetrics(build: BuildInfo, version: string, storageKind: st
     },
   });
 
-  // Label children are looked up once per method/route/status and kept: prom-client would otherwise hash the
-  // label set on every observation. The key space is bounded by the routes.
-  type Child = { count: client.Counter; uncounted: number; duration: client.Histogram; size: client.Histogram };
-  const children = new Map<string, Child>();
   const child = (method: string, route: string, status: number) => {
     const key = `${method} ${route} ${status}`;
     let c = children.get(key);
