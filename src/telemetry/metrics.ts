@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import client from 'prom-client';
 import type { BuildInfo } from '../build-info.js';
+import { LeanHistogram, type HistogramSeries } from './histogram.js';
 
 export interface Metrics {
   /** false (METRICS_ENABLED=false): every method below does nothing and there is no /metrics. */
@@ -53,7 +54,7 @@ export function createMetrics(build: BuildInfo, version: string, storageKind: st
 
   // The label children of each method/route/status, kept after the first request (the key space is bounded
   // by the routes), with the requests counted since the last scrape.
-  type Child = { count: client.Counter; uncounted: number; duration: client.Histogram; size: client.Histogram };
+  type Child = { count: client.Counter; uncounted: number; duration: HistogramSeries; size: HistogramSeries };
   const children = new Map<string, Child>();
 
   // Counting costs a plain increment per request: the counter and the in-flight gauge take their values at
@@ -71,20 +72,22 @@ export function createMetrics(build: BuildInfo, version: string, storageKind: st
       }
     },
   });
-  const duration = new client.Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'Time from receiving a request to finishing its response, by method, route template and status code.',
-    labelNames: ['method', 'route', 'status_code'] as const,
-    buckets: DURATION_BUCKETS,
-    registers: [registry],
-  });
-  const size = new client.Histogram({
-    name: 'http_response_size_bytes',
-    help: 'Size of response bodies, by method and route template.',
-    labelNames: ['method', 'route'] as const,
-    buckets: SIZE_BUCKETS,
-    registers: [registry],
-  });
+  // The two histograms every request feeds, and the one every database call feeds, observe on series kept
+  // per label set (histogram.ts); prom-client's Histogram would validate and hash the labels on each call.
+  const duration = new LeanHistogram(
+    'http_request_duration_seconds',
+    'Time from receiving a request to finishing its response, by method, route template and status code.',
+    ['method', 'route', 'status_code'],
+    DURATION_BUCKETS,
+    registry,
+  );
+  const size = new LeanHistogram(
+    'http_response_size_bytes',
+    'Size of response bodies, by method and route template.',
+    ['method', 'route'],
+    SIZE_BUCKETS,
+    registry,
+  );
   let inFlight = 0;
   new client.Gauge({
     name: 'http_requests_in_flight',
@@ -94,13 +97,14 @@ export function createMetrics(build: BuildInfo, version: string, storageKind: st
       this.set(inFlight);
     },
   });
-  const queries = new client.Histogram({
-    name: 'db_query_duration_seconds',
-    help: 'Duration of database operations, by operation and outcome.',
-    labelNames: ['operation', 'outcome'] as const,
-    buckets: DURATION_BUCKETS,
-    registers: [registry],
-  });
+  const queries = new LeanHistogram(
+    'db_query_duration_seconds',
+    'Duration of database operations, by operation and outcome.',
+    ['operation', 'outcome'],
+    DURATION_BUCKETS,
+    registry,
+  );
+  const querySeries = { ok: new Map<string, HistogramSeries>(), error: new Map<string, HistogramSeries>() };
   const cache = new client.Counter({
     name: 'cache_requests_total',
     help: 'Reads from the Redis cache by result (hit, miss) and failed cache commands (error).',
@@ -163,8 +167,8 @@ export function createMetrics(build: BuildInfo, version: string, storageKind: st
       c = {
         count: requests.labels(method, route, code) as unknown as client.Counter,
         uncounted: 0,
-        duration: duration.labels(method, route, code) as unknown as client.Histogram,
-        size: size.labels(method, route) as unknown as client.Histogram,
+        duration: duration.labels(method, route, code),
+        size: size.labels(method, route),
       };
       children.set(key, c);
     }
@@ -183,7 +187,10 @@ export function createMetrics(build: BuildInfo, version: string, storageKind: st
     requestStarted: () => void inFlight++,
     requestFinished: () => void inFlight--,
     observeQuery(operation, seconds, failed) {
-      queries.labels(operation, failed ? 'error' : 'ok').observe(seconds);
+      const outcome = failed ? 'error' : 'ok';
+      let series = querySeries[outcome].get(operation);
+      if (!series) querySeries[outcome].set(operation, (series = queries.labels(operation, outcome)));
+      series.observe(seconds);
     },
     cacheEvent: (result) => cache.labels(result).inc(),
     sources,
