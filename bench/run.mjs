@@ -45,7 +45,7 @@ const median = (values) => {
 
 // --- cleanup on Ctrl-C: stop the running server and load generator, remove temp dirs ------------------
 
-const live = { server: null, dirs: new Set() };
+const live = { servers: new Set(), dirs: new Set() };
 
 function tempDir(prefix) {
   const dir = mkdtempSync(join(os.tmpdir(), `bench-${prefix}-`));
@@ -62,7 +62,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
     log(`${signal}: stopping`);
     abortLoad();
-    if (live.server && !live.server.exited()) live.server.child.kill('SIGKILL');
+    for (const server of live.servers) if (!server.exited()) server.child.kill('SIGKILL');
     for (const dir of live.dirs) rmSync(dir, { recursive: true, force: true });
     process.exit(130);
   });
@@ -76,7 +76,7 @@ async function launch(target) {
   const spec = await target.launch({ port, dir });
   try {
     const server = await startServer({ ...spec, port, logFile: join(dir, 'stderr.log') });
-    live.server = server;
+    live.servers.add(server);
     return { server, dir, cleanup: spec.cleanup };
   } catch (err) {
     removeDir(dir);
@@ -87,7 +87,7 @@ async function launch(target) {
 
 async function shutdown({ server, dir, cleanup }) {
   await stopServer(server);
-  live.server = null;
+  live.servers.delete(server);
   removeDir(dir);
   await cleanup?.();
 }
@@ -149,6 +149,15 @@ async function measure(server, load, seconds, label) {
   };
 }
 
+/** Seeds a fresh server with options.seed todos; returns their ids and the load job for `scenario`. */
+async function seed(server, tag, scenario, { options, tool }) {
+  log(`${tag}: seeding ${options.seed} todos …`);
+  const ids = await seedTodos(server.base, options.seed, options.seedConcurrency);
+  const params = { idMin: ids[0], idMax: ids.at(-1), pages: Math.max(1, Math.ceil(ids.length / 10)) };
+  if (ids.at(-1) - ids[0] + 1 !== ids.length) log(`${tag}: WARNING seeded ids are not contiguous; some lookups will 404`);
+  return { ids, load: { tool: tool.name, base: server.base, scenario, params, connections: options.connections, threads: options.threads } };
+}
+
 /** One scenario on a fresh server: seed, warm up, measure. */
 async function runScenarioOnce(target, scenario, { options, tool }) {
   const tag = `[${target.name}] ${scenario.label}`;
@@ -156,12 +165,8 @@ async function runScenarioOnce(target, scenario, { options, tool }) {
   const { server } = instance;
   const sampler = new RssSampler(server.pid);
   try {
-    log(`${tag}: seeding ${options.seed} todos …`);
-    const ids = await seedTodos(server.base, options.seed, options.seedConcurrency);
-    const params = { idMin: ids[0], idMax: ids.at(-1), pages: Math.max(1, Math.ceil(ids.length / 10)) };
-    if (ids.at(-1) - ids[0] + 1 !== ids.length) log(`${tag}: WARNING seeded ids are not contiguous; some lookups will 404`);
-
-    const load = { tool: tool.name, base: server.base, scenario, params, connections: options.connections, threads: options.threads };
+    const { ids, load } = await seed(server, tag, scenario, { options, tool });
+    const { params } = load;
     if (options.warmup > 0) {
       const done = countdown(`${tag}: warm-up`, options.warmup);
       await runLoad({ ...load, seconds: options.warmup }).finally(done);
@@ -243,8 +248,54 @@ async function benchTarget(target, scenarios, context) {
 }
 
 /**
- * The telemetry cost (lib/telemetry.mjs): per round and scenario, both variants on fresh servers back to
- * back, the order alternating between rounds.
+ * One scenario on fresh servers of every variant at once, side by side: all pinned to the server core, each
+ * loaded by its own load generator (on the load generator's core) over the same window. The core is shared
+ * between them, so each gets the throughput its own CPU cost per request allows, while drifts of the
+ * machine's speed hit all of them alike. Returns each variant's result by name.
+ */
+async function runSideBySide(variants, scenario, context) {
+  const { options } = context;
+  const instances = [];
+  try {
+    const jobs = [];
+    for (const variant of variants) {
+      const instance = await launch(variant);
+      instances.push(instance);
+      jobs.push((await seed(instance.server, `[${variant.name}] ${scenario.label}`, scenario, context)).load);
+    }
+    const tag = `[${variants.map((v) => v.name).join(' + ')}] ${scenario.label}`;
+    if (options.warmup > 0) {
+      const done = countdown(`${tag}: warm-up`, options.warmup);
+      await Promise.all(jobs.map((job) => runLoad({ ...job, seconds: options.warmup }))).finally(done);
+    }
+    const done = countdown(`${tag}: measuring`, options.duration);
+    const before = instances.map(({ server }) => cpuSeconds(server.pid));
+    const othersBefore = machineBusySeconds() - cpuSecondsWithChildren(process.pid);
+    const wallBefore = performance.now();
+    const loads = await Promise.all(jobs.map((job) => runLoad({ ...job, seconds: options.duration }))).finally(done);
+    const wall = (performance.now() - wallBefore) / 1000;
+    const servers = instances.reduce((sum, { server }, i) => sum + cpuSeconds(server.pid) - before[i], 0);
+    // Other processes' CPU meanwhile (noise): the machine's busy time less the servers', ours and the loads'.
+    const otherCpuPercent = Math.max(0, ((machineBusySeconds() - cpuSecondsWithChildren(process.pid) - othersBefore - servers) / wall) * 100);
+    const results = {};
+    variants.forEach((variant, i) => {
+      const { server } = instances[i];
+      if (server.exited()) throw new Error(`${variant.name} exited during the run (${JSON.stringify(server.exitInfo())})`);
+      const cpuPercent = ((cpuSeconds(server.pid) - before[i]) / wall) * 100;
+      results[variant.name] = { ...loads[i], cpuPercent, otherCpuPercent };
+      log(`[${variant.name}] ${scenario.label}: ${Math.round(loads[i].rps)} req/s, p99 ${loads[i].latencyMs.p99.toFixed(2)} ms, ` +
+        `${loads[i].errors.total} errors, CPU ${cpuPercent.toFixed(0)} % (sharing the core)`);
+    });
+    return results;
+  } finally {
+    for (const instance of instances) await shutdown(instance);
+  }
+}
+
+/**
+ * The telemetry cost (lib/telemetry.mjs): per round and scenario, both variants on fresh servers side by side
+ * (runSideBySide). Measured one after the other instead, the ratio of a pair moved by ±20 % between rounds on
+ * these shared machines; side by side, two identical servers measure 1.00 ± 0.03.
  */
 async function benchTelemetry(ours, context) {
   const { telemetryRounds: rounds } = context.options;
@@ -258,16 +309,15 @@ async function benchTelemetry(ours, context) {
   try {
     for (let round = 0; round < rounds; round++) {
       for (const scenario of scenarios) {
-        const pair = {};
+        // Which variant starts (and is seeded) first alternates between rounds.
         const order = round % 2 === 0 ? variants : [...variants].reverse();
-        for (const variant of order) {
-          const key = variant.name.replace('ours-telemetry-', '');
-          try {
-            pair[key] = await runScenarioOnce(variant, scenario, context);
-          } catch (err) {
-            log(`[${variant.name}] ${scenario.label}: FAILED: ${err.message}`);
-            pair[key] = { error: err.message };
-          }
+        const pair = {};
+        try {
+          const results = await runSideBySide(order, scenario, context);
+          for (const [name, r] of Object.entries(results)) pair[name.replace('ours-telemetry-', '')] = r;
+        } catch (err) {
+          log(`[telemetry] ${scenario.label}: FAILED: ${err.message}`);
+          for (const v of variants) pair[v.name.replace('ours-telemetry-', '')] = { error: err.message };
         }
         const ratio = pair.on?.rps && pair.off?.rps ? pair.on.rps / pair.off.rps : null;
         log(`telemetry round ${round + 1}/${rounds}, ${scenario.label}: on/off = ${ratio == null ? '–' : ratio.toFixed(3)}` +
@@ -363,7 +413,7 @@ async function main() {
 
 main().catch((err) => {
   log(`error: ${err.stack ?? err.message}`);
-  if (live.server && !live.server.exited()) live.server.child.kill('SIGKILL');
+  for (const server of live.servers) if (!server.exited()) server.child.kill('SIGKILL');
   for (const dir of live.dirs) rmSync(dir, { recursive: true, force: true });
   process.exit(1);
 });

@@ -35,7 +35,7 @@ export function detectTool(forced) {
   }
 }
 
-let current = null; // the running load generator, if any
+const running = new Set(); // the load generators running now (the telemetry pairs run two at once)
 
 /** Runs a child process to completion; resolves { code, stdout, stderr }. */
 function run(command, args, options = {}) {
@@ -46,14 +46,17 @@ function run(command, args, options = {}) {
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    current = child;
+    child.on('close', (code) => {
+      running.delete(child);
+      resolve({ code, stdout, stderr });
+    });
+    running.add(child);
   });
 }
 
-/** Kills a load generator that is still running (on Ctrl-C). */
+/** Kills the load generators still running (on Ctrl-C). */
 export function abortLoad() {
-  if (current && current.exitCode === null) current.kill('SIGKILL');
+  for (const child of running) if (child.exitCode === null) child.kill('SIGKILL');
 }
 
 async function runWrk({ base, scenario, params, seconds, connections, threads }) {

@@ -47,7 +47,7 @@ function telemetrySection(telemetry, scenarios) {
     s.met == null ? '–' : s.met ? 'met' : 'MISSED',
   ]);
   return [
-    `Telemetry cost: "${on.label}" vs "${off.label}" (ours; ${telemetry.rounds} round(s) of back-to-back pairs; ` +
+    `Telemetry cost: "${on.label}" vs "${off.label}" (ours; ${telemetry.rounds} round(s), the two side by side on one core; ` +
       `${num(telemetry.spansExported)} spans exported in ${num(telemetry.exportRequests)} OTLP requests). Target: cost ≤ 10 %.`,
     table(['Scenario', 'off req/s', 'on req/s', 'on/off (median)', 'per round', 'CPU µs/req off → on', 'cost', 'target'], rows, [1, 2, 3, 5, 6]),
   ];
@@ -150,5 +150,9 @@ export function formatReport(results) {
   out.push('errors = status >= 400 (wrk) / non-2xx (autocannon) + socket errors and timeouts.');
   out.push('CPU % = the server process\'s CPU time over the measured window, in % of one core (kernel network work in softirq is not');
   out.push('counted, so a saturated server can show < 100 %); other CPU % = all other processes on the machine meanwhile (noise).');
+  if (results.telemetry) {
+    out.push('Telemetry pairs share one core (and its caches), so their CPU µs per request are higher than a server alone shows;');
+    out.push('compare the two with each other.');
+  }
   return out.join('\n');
 }

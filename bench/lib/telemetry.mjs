@@ -3,9 +3,10 @@
 //   off — METRICS_ENABLED=false and no OTLP endpoint (no metrics kept, no OpenTelemetry module loaded);
 //   on  — metrics on, tracing with parentbased_traceidratio 0.1, exporting over OTLP/HTTP to a sink that this
 //         process runs on the load generator's core (it counts the spans, so the report shows they arrived).
-// Each round measures every scenario with both variants back to back, alternating which goes first, and the
-// verdict is the median of the per-round ratios: this machine's speed drifts by tens of percent over minutes,
-// and only measurements close in time compare.
+// Each round measures every scenario with both variants side by side: two fresh servers sharing the server
+// core, each loaded by its own wrk over the same seconds (runSideBySide in run.mjs). This machine's speed
+// drifts by tens of percent over minutes; measured one after the other, a pair's ratio moved by ±20 % between
+// rounds, side by side both servers see the same machine. The verdict is the median of the per-round ratios.
 
 import { createServer } from 'node:http';
 
