@@ -4,7 +4,7 @@
 //
 // The request's trace context is passed explicitly (the handlers hand `req.traceContext` to the repository),
 // not through an AsyncLocalStorage context manager: on Node 20 that one taxes every promise of the process
-// once enabled, and only sampled requests have child spans at all. See docs/DECISIONS.md, "Tracing cost".
+// once enabled, and only sampled requests have child spans at all. See docs/DECISIONS.md, "Observability".
 import type { Context, SpanOptions, Tracer } from '@opentelemetry/api';
 import type { Config } from '../config.js';
 
