@@ -4,7 +4,7 @@
 // finds the bucket through number-keyed object properties on every call: about 1 µs per observation, and the
 // three observations of a request (duration, size, database query) measured 15 % of the throughput of a get
 // by id (docs/DECISIONS.md, "Observability"). Here a label set is resolved once to a series, and an
-// observation is a bucket search and three additions. The registry still formats the text exposition, so the
+// observation is a bucket search and two additions. The registry still formats the text exposition, so the
 // output is the same as prom-client's histogram: cumulative `_bucket{le}` lines, `_sum` and `_count`.
 import type { Registry } from 'prom-client';
 
