@@ -99,6 +99,8 @@ for _ in $(seq 1 100); do
 done
 if ! $ready; then
   podman logs "$NAME" 2>&1 | tail -n 30
+  # Why, when the log is empty: still starting, exited (with which code), or killed for memory.
+  podman inspect -f 'container state: {{.State.Status}}, exit code {{.State.ExitCode}}, OOM-killed {{.State.OOMKilled}}, error "{{.State.Error}}"' "$NAME" 2>&1 || true
   fail "the service answers GET /health"
   echo "container: $PASSED passed, $FAILED failed"
   exit 1
