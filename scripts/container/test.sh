@@ -92,7 +92,8 @@ BASE=http://127.0.0.1:$PORT
 log "on $BASE, management on 127.0.0.1:$MPORT"
 
 ready=false
-for _ in $(seq 1 100); do
+WAIT_START=$SECONDS
+for _ in $(seq 1 300); do
   if curl -fsS "$BASE/health" >/dev/null 2>&1; then ready=true; break; fi
   # Stop waiting only once the container has ended: right after `podman run -d`, inspect can briefly answer
   # something other than "running" (seen: a failure after a fraction of a second, with an empty log).
@@ -108,6 +109,7 @@ if ! $ready; then
   exit 1
 fi
 pass "the service answers GET /health"
+note "it answered $((SECONDS - WAIT_START)) s after podman run"
 
 HEALTH=$(curl -fsS "$BASE/health")
 check "/health says healthy, version $VERSION, commit ${COMMIT:0:12}" \
