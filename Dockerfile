@@ -77,7 +77,7 @@ WORKDIR /app
 COPY --from=runtime-files /out/app /app
 COPY --from=runtime-files --chown=65532:65532 /out/data /app/data
 
-# The heap limits that let Node fit the 64 MiB container of the Go reference: this line is the one place to
+# The heap limits that keep Node's own memory (~40 MB) well inside the 128 MiB container: this line is the one place to
 # tune them (compose and Kubernetes inherit it). Every Node process in the container gets them, the
 # healthcheck subcommand too.
 ENV NODE_OPTIONS="--max-old-space-size=40 --max-semi-space-size=2" \

@@ -3,7 +3,7 @@
 // better-sqlite3 (a native addon), and what only some configurations load (the PostgreSQL and Redis clients,
 // the OpenTelemetry SDK, pino-pretty), so the common start-up does not even parse them.
 //   dist/main.cjs         the service, and its `migrate [status]` subcommand
-//   dist/healthcheck.cjs  the image HEALTHCHECK: a few lines, so it fits beside the service in 64 MiB
+//   dist/healthcheck.cjs  the image HEALTHCHECK: a few lines, so it fits beside the service in its memory limit
 import { build } from 'esbuild';
 
 await build({

@@ -1,6 +1,7 @@
 // `node dist/healthcheck.cjs`: the container HEALTHCHECK of an image that has no curl. Exits 0 when /livez on
 // this container's management port (or API port) answers 200 within two seconds, else 1. It is its own tiny
-// bundle on purpose: a second copy of the whole service would not fit beside the first in a 64 MiB container.
+// bundle on purpose: a second copy of the whole service beside the first would need
+// its own ~40 MB of heap and code in the same container memory limit.
 import { request } from 'node:http';
 
 const port = Number(process.env.MANAGEMENT_PORT || process.env.PORT || 8080);

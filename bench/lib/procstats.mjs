@@ -54,8 +54,9 @@ export function memoryKb(pid) {
  * Samples VmRSS every `intervalMs` and remembers the peak; stop() also folds in VmHWM (the kernel's own
  * peak, which catches spikes between samples). Call stop() before the process exits.
  * Also the peak of RssAnon (sampled only; the kernel keeps no peak of it): the process's own memory, without
- * the pages of the node binary and libraries it maps from files, which a memory-limited container's kernel
- * can drop and read again — anonymous memory is what a 64 MiB limit really has to hold.
+ * the pages of the node binary and libraries it maps from files. A container's limit has to hold both: the
+ * file pages can be dropped and read again, but a cold start in a limit too small for them thrashes
+ * (docs/DECISIONS.md, "The container's memory limit").
  */
 export class RssSampler {
   constructor(pid, intervalMs = 100) {
