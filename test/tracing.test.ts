@@ -144,6 +144,35 @@ describe('tracing', () => {
   });
 });
 
+test('a root request is sampled on the trace id it answers with: the sampled ones are exported under it, the others not at all', async () => {
+  // The sampler decides before the SDK sees the request, on a trace id the SDK then has to use: were it to
+  // draw its own, the exported spans would not match the traceresponse of the sampled requests.
+  const receiver = await otlpReceiver();
+  const svc = await startService({
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+    OTEL_BSP_SCHEDULE_DELAY: '50',
+    OTEL_TRACES_SAMPLER: 'traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: '0.5',
+  });
+  try {
+    const answers: string[][] = [];
+    for (let i = 0; i < 40; i++) answers.push(((await http(svc.url, 'GET', '/api/todos')).headers.get('traceresponse') ?? '').split('-'));
+    const sampled = answers.filter((a) => a[3] === '01');
+    const unsampled = answers.filter((a) => a[3] === '00');
+    assert.equal(sampled.length + unsampled.length, 40, 'every response names its trace, flagged 01 or 00');
+    assert.ok(sampled.length > 0 && unsampled.length > 0, `a 0.5 ratio samples some of 40 root requests, not all (${sampled.length})`);
+    for (const [, traceId, spanId] of sampled) {
+      await waitFor(`the span ${traceId}-${spanId}`, () => receiver.spans.find((s) => s.traceId === traceId && s.spanId === spanId && !s.parentSpanId));
+    }
+    const exported = new Set(receiver.spans.map((s) => s.traceId));
+    assert.deepEqual(unsampled.filter(([, traceId]) => exported.has(traceId!)), []);
+    assert.equal(new Set(answers.map((a) => a[1])).size, 40, 'each root request has a trace of its own');
+  } finally {
+    await svc.dispose();
+    await receiver.close();
+  }
+});
+
 describe('tracing with PostgreSQL and Redis', { skip: postgres.skip ?? redis.skip }, () => {
   test('each Redis call and each database query is a child span of the request span', async () => {
     const receiver = await otlpReceiver();

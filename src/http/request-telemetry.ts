@@ -1,15 +1,15 @@
 // Per-request telemetry hooks: the request id header, the in-flight gauge, the request's server span (only
 // when tracing is on), and at the end one log line plus the request metrics.
-import type { Context, Span } from '@opentelemetry/api';
+import type { Context } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import type { Tracing } from '../telemetry/tracing.js';
+import type { RequestTrace, Tracing } from '../telemetry/tracing.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The request's server span; null when tracing is off. Unsampled requests have one too (for their ids). */
-    trace: Span | null;
+    /** The request's trace and span ids, and its span if sampled; null when tracing is off. */
+    trace: RequestTrace | null;
     /** The context child spans (database, Redis) go under; set only when the request is sampled. */
     traceContext: Context | undefined;
   }
@@ -37,7 +37,7 @@ export function addRequestTelemetry(app: FastifyInstance, { logger, metrics, tra
 
   if (tracing) {
     app.addHook('onError', (req, _reply, error, done) => {
-      if (req.traceContext) req.trace?.recordException(error);
+      req.trace?.sampled?.span.recordException(error);
       done();
     });
   }
@@ -49,12 +49,11 @@ export function addRequestTelemetry(app: FastifyInstance, { logger, metrics, tra
     const bytes = Number(reply.getHeader('content-length') ?? 0);
     metrics.observeRequest(req.method, route, status, reply.elapsedTime / 1000, bytes);
 
-    const span = req.trace;
+    const trace = req.trace;
+    const span = trace?.sampled?.span;
     if (span && tracing) {
-      if (req.traceContext) {
-        span.setAttribute('http.response.status_code', status);
-        if (status >= 500) span.setStatus({ code: tracing.api.SpanStatusCode.ERROR });
-      }
+      span.setAttribute('http.response.status_code', status);
+      if (status >= 500) span.setStatus({ code: tracing.api.SpanStatusCode.ERROR });
       span.end();
     }
     if (req.routeOptions.config.log === false) return done();
@@ -62,11 +61,10 @@ export function addRequestTelemetry(app: FastifyInstance, { logger, metrics, tra
     // One object literal with the same keys whether tracing is on or not (pino leaves undefined values out).
     // Built by spreading requestLogFields into it, the line cost a get by id ~25 % of its throughput, with
     // telemetry off too: pino's reads of such objects go megamorphic (docs/DECISIONS.md, "Logging").
-    const ids = span?.spanContext();
     const line = {
       request_id: req.id,
-      trace_id: ids?.traceId,
-      span_id: ids?.spanId,
+      trace_id: trace?.traceId,
+      span_id: trace?.spanId,
       method: req.method,
       route: req.routeOptions.url ?? null,
       url: req.url,
@@ -87,25 +85,23 @@ export function addRequestTelemetry(app: FastifyInstance, { logger, metrics, tra
  * trace and span ids. The request's own line above builds the same fields inline.
  */
 export function requestLogFields(req: FastifyRequest): { request_id: string; trace_id: string | undefined; span_id: string | undefined } {
-  const ids = req.trace?.spanContext();
-  return { request_id: req.id, trace_id: ids?.traceId, span_id: ids?.spanId };
+  const trace = req.trace;
+  return { request_id: req.id, trace_id: trace?.traceId, span_id: trace?.spanId };
 }
 
 /**
  * Starts the request's server span under the incoming traceparent (if any) and names it in the
- * `traceresponse` header. The sampler decides before any attribute is built: an unsampled request gets a
- * span object only for its ids, and no context for children.
+ * `traceresponse` header. Attributes are built only for a sampled request, which alone gets a context for
+ * child spans.
  */
 function startServerSpan(tracing: Tracing, req: FastifyRequest, reply: FastifyReply): void {
-  const { api } = tracing;
-  const parent = api.propagation.extract(api.ROOT_CONTEXT, req.headers);
   const route = req.routeOptions.url;
-  const span = tracing.tracer.startSpan(route ? `${req.method} ${route}` : req.method, { kind: api.SpanKind.SERVER }, parent);
-  req.trace = span;
-  const { traceId, spanId, traceFlags } = span.spanContext();
-  reply.header('traceresponse', `00-${traceId}-${spanId}-0${traceFlags & 1}`);
-  if (!span.isRecording()) return;
-  span.setAttributes({
+  const trace = tracing.startRequest(route ? `${req.method} ${route}` : req.method, req.headers);
+  req.trace = trace;
+  const sampled = trace.sampled;
+  reply.header('traceresponse', `00-${trace.traceId}-${trace.spanId}-0${sampled ? sampled.span.spanContext().traceFlags & 1 : 0}`);
+  if (!sampled) return;
+  sampled.span.setAttributes({
     'http.request.method': req.method,
     'url.path': req.url.split('?', 1)[0],
     'url.scheme': req.protocol,
@@ -113,5 +109,5 @@ function startServerSpan(tracing: Tracing, req: FastifyRequest, reply: FastifyRe
     'client.address': req.ip,
     'user_agent.original': req.headers['user-agent'] ?? '',
   });
-  req.traceContext = api.trace.setSpan(parent, span);
+  req.traceContext = sampled.context;
 }

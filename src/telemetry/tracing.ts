@@ -5,7 +5,9 @@
 // The request's trace context is passed explicitly (the handlers hand `req.traceContext` to the repository),
 // not through an AsyncLocalStorage context manager: on Node 20 that one taxes every promise of the process
 // once enabled, and only sampled requests have child spans at all. See docs/DECISIONS.md, "Observability".
-import type { Context, SpanOptions, Tracer } from '@opentelemetry/api';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Context, Span, SpanOptions, Tracer } from '@opentelemetry/api';
+import type { IdGenerator } from '@opentelemetry/sdk-trace';
 import type { Config } from '../config.js';
 
 export type OtelApi = typeof import('@opentelemetry/api');
@@ -16,9 +18,23 @@ export type OtelApi = typeof import('@opentelemetry/api');
  */
 export type TraceContext = Context;
 
+/** A request's place in its trace. Only a sampled request has an SDK span (and a context for children). */
+export interface RequestTrace {
+  traceId: string;
+  spanId: string;
+  /** The recording server span of a sampled request, with the context its child spans go under. */
+  sampled?: { span: Span; context: Context };
+}
+
 export interface Tracing {
   api: OtelApi;
   tracer: Tracer;
+  /**
+   * The server span of a request, under the traceparent of its headers (if any). The configured sampler
+   * decides first; an unsampled request gets ids only, the SDK never sees it (docs/DECISIONS.md,
+   * "Observability": that path was most of the cost of tracing loaded).
+   */
+  startRequest(name: string, headers: IncomingHttpHeaders): RequestTrace;
   /**
    * Runs fn in a child span of `parent`; the span ends (with error status if fn throws) when fn settles.
    * Without a parent, fn just runs: outside a sampled request such a span would be dropped anyway, or start
@@ -46,6 +62,23 @@ function sampler(sdk: typeof import('@opentelemetry/sdk-trace'), name: string, a
   }
 }
 
+/**
+ * The SDK's random ids, except that the trace id of a request's root span is the one its sampling decision
+ * was made on (set just before that span starts).
+ */
+class RequestIdGenerator implements IdGenerator {
+  nextTraceId: string | undefined;
+  constructor(private readonly random: IdGenerator) {}
+  generateTraceId(): string {
+    const id = this.nextTraceId ?? this.random.generateTraceId();
+    this.nextTraceId = undefined;
+    return id;
+  }
+  generateSpanId(): string {
+    return this.random.generateSpanId();
+  }
+}
+
 function parseHeaders(raw: string | undefined): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const pair of (raw ?? '').split(',')) {
@@ -69,21 +102,43 @@ export async function startTracing(config: Config['tracing'], serviceVersion: st
     new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] }),
   );
   const exporter = new OTLPTraceExporter({ url: config.tracesUrl, headers: parseHeaders(config.headers) });
+  const headSampler = sampler(sdk, config.sampler, config.samplerArg);
+  const ids = new RequestIdGenerator(new sdk.RandomIdGenerator());
   const provider = new sdk.TracerProvider({
+    idGenerator: ids,
     resource: resources.resourceFromAttributes({
       ...parseHeaders(config.resourceAttributes), // same key=value,… format as the headers
       'service.name': config.serviceName,
       'service.version': serviceVersion,
     }),
-    sampler: sampler(sdk, config.sampler, config.samplerArg),
+    sampler: headSampler,
     spanProcessors: [new sdk.BatchSpanProcessor({ exporter, scheduledDelayMillis: config.exportDelayMs })],
   });
   api.trace.setGlobalTracerProvider(provider);
   const tracer = api.trace.getTracer('todo-service', serviceVersion);
+  const { ROOT_CONTEXT, SpanKind } = api;
+  const { SamplingDecision } = sdk;
+  const noAttributes = {};
+  const noLinks: never[] = [];
 
   return {
     api,
     tracer,
+    startRequest(name, headers) {
+      const parent =
+        headers.traceparent === undefined && headers.baggage === undefined ? ROOT_CONTEXT : api.propagation.extract(ROOT_CONTEXT, headers);
+      const remote = api.trace.getSpanContext(parent);
+      const continues = remote !== undefined && api.trace.isSpanContextValid(remote);
+      const traceId = continues ? remote.traceId : ids.generateTraceId();
+      // The same call the SDK makes in startSpan, with the same arguments: the standard samplers decide on the
+      // parent and the trace id alone, so a request they sample here they sample there too.
+      if (headSampler.shouldSample(parent, traceId, name, SpanKind.SERVER, noAttributes, noLinks).decision === SamplingDecision.NOT_RECORD) {
+        return { traceId, spanId: ids.generateSpanId() };
+      }
+      if (!continues) ids.nextTraceId = traceId;
+      const span = tracer.startSpan(name, { kind: SpanKind.SERVER }, parent);
+      return { traceId, spanId: span.spanContext().spanId, sampled: { span, context: api.trace.setSpan(parent, span) } };
+    },
     async inSpan(parent, name, options, fn) {
       if (!parent) return fn();
       const span = tracer.startSpan(name, options, parent);
