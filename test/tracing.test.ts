@@ -151,12 +151,18 @@ test('a root request is sampled on the trace id it answers with: the sampled one
   const svc = await startService({
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
     OTEL_BSP_SCHEDULE_DELAY: '50',
-    OTEL_TRACES_SAMPLER: 'traceidratio',
+    OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', // root requests: the ratio; with a sampled parent: sampled
     OTEL_TRACES_SAMPLER_ARG: '0.5',
   });
   try {
     const answers: string[][] = [];
-    for (let i = 0; i < 40; i++) answers.push(((await http(svc.url, 'GET', '/api/todos')).headers.get('traceresponse') ?? '').split('-'));
+    for (let i = 0; i < 40; i++) {
+      const r = await http(svc.url, 'GET', '/api/todos');
+      const answer = (r.headers.get('traceresponse') ?? '').split('-');
+      answers.push(answer);
+      const line = await waitFor('its log line', () => svc.logs.find((l) => l.msg === 'request completed' && l.request_id === r.headers.get('x-request-id')));
+      assert.deepEqual([line.trace_id, line.span_id], [answer[1], answer[2]], 'the log line names the trace and span the response does');
+    }
     const sampled = answers.filter((a) => a[3] === '01');
     const unsampled = answers.filter((a) => a[3] === '00');
     assert.equal(sampled.length + unsampled.length, 40, 'every response names its trace, flagged 01 or 00');
@@ -164,6 +170,10 @@ test('a root request is sampled on the trace id it answers with: the sampled one
     for (const [, traceId, spanId] of sampled) {
       await waitFor(`the span ${traceId}-${spanId}`, () => receiver.spans.find((s) => s.traceId === traceId && s.spanId === spanId && !s.parentSpanId));
     }
+    // Spans are exported in order: once a request sent after all of them has arrived, so would have any of theirs.
+    const last = 'cccccccccccccccccccccccccccccc03';
+    await http(svc.url, 'GET', '/api/todos', { headers: { traceparent: `00-${last}-00f067aa0ba902b7-01` } });
+    await waitFor('the last request\'s span', () => receiver.spans.find((s) => s.traceId === last));
     const exported = new Set(receiver.spans.map((s) => s.traceId));
     assert.deepEqual(unsampled.filter(([, traceId]) => exported.has(traceId!)), []);
     assert.equal(new Set(answers.map((a) => a[1])).size, 40, 'each root request has a trace of its own');

@@ -19,7 +19,7 @@ export const TELEMETRY_VARIANTS = [
       METRICS_ENABLED: 'true',
       OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
       OTEL_TRACES_SAMPLER_ARG: '0.1',
-      // OTEL_BSP_SCHEDULE_DELAY: the service's default (1000 ms), as a user runs it
+      OTEL_BSP_SCHEDULE_DELAY: '1000', // the service's default, pinned against a .env or shell that sets another
     },
     otlp: true,
   },

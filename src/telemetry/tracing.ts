@@ -68,7 +68,7 @@ function sampler(sdk: typeof import('@opentelemetry/sdk-trace'), name: string, a
  */
 class RequestIdGenerator implements IdGenerator {
   nextTraceId: string | undefined;
-  constructor(private readonly random: IdGenerator) {}
+  constructor(readonly random: IdGenerator) {}
   generateTraceId(): string {
     const id = this.nextTraceId ?? this.random.generateTraceId();
     this.nextTraceId = undefined;
@@ -115,7 +115,8 @@ export async function startTracing(config: Config['tracing'], serviceVersion: st
     spanProcessors: [new sdk.BatchSpanProcessor({ exporter, scheduledDelayMillis: config.exportDelayMs })],
   });
   api.trace.setGlobalTracerProvider(provider);
-  const tracer = api.trace.getTracer('todo-service', serviceVersion);
+  // This provider's tracer, not the global one: the trace id hand-over below needs the SDK that owns `ids`.
+  const tracer = provider.getTracer('todo-service', serviceVersion);
   const { ROOT_CONTEXT, SpanKind } = api;
   const { SamplingDecision } = sdk;
   const noAttributes = {};
@@ -129,14 +130,19 @@ export async function startTracing(config: Config['tracing'], serviceVersion: st
         headers.traceparent === undefined && headers.baggage === undefined ? ROOT_CONTEXT : api.propagation.extract(ROOT_CONTEXT, headers);
       const remote = api.trace.getSpanContext(parent);
       const continues = remote !== undefined && api.trace.isSpanContextValid(remote);
-      const traceId = continues ? remote.traceId : ids.generateTraceId();
+      const traceId = continues ? remote.traceId : ids.random.generateTraceId();
       // The same call the SDK makes in startSpan, with the same arguments: the standard samplers decide on the
       // parent and the trace id alone, so a request they sample here they sample there too.
       if (headSampler.shouldSample(parent, traceId, name, SpanKind.SERVER, noAttributes, noLinks).decision === SamplingDecision.NOT_RECORD) {
-        return { traceId, spanId: ids.generateSpanId() };
+        return { traceId, spanId: ids.random.generateSpanId() };
       }
       if (!continues) ids.nextTraceId = traceId;
-      const span = tracer.startSpan(name, { kind: SpanKind.SERVER }, parent);
+      let span: Span;
+      try {
+        span = tracer.startSpan(name, { kind: SpanKind.SERVER }, parent);
+      } finally {
+        ids.nextTraceId = undefined; // never left for another span, whatever startSpan did
+      }
       return { traceId, spanId: span.spanContext().spanId, sampled: { span, context: api.trace.setSpan(parent, span) } };
     },
     async inSpan(parent, name, options, fn) {
