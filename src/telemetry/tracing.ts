@@ -6,7 +6,7 @@
 // not through an AsyncLocalStorage context manager: on Node 20 that one taxes every promise of the process
 // once enabled, and only sampled requests have child spans at all. See docs/DECISIONS.md, "Observability".
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Context, Span, SpanOptions, Tracer } from '@opentelemetry/api';
+import type { Context, Span, SpanOptions } from '@opentelemetry/api';
 import type { IdGenerator } from '@opentelemetry/sdk-trace';
 import type { Config } from '../config.js';
 
@@ -28,7 +28,6 @@ export interface RequestTrace {
 
 export interface Tracing {
   api: OtelApi;
-  tracer: Tracer;
   /**
    * The server span of a request, under the traceparent of its headers (if any). The configured sampler
    * decides first; an unsampled request gets ids only, the SDK never sees it (docs/DECISIONS.md,
@@ -124,7 +123,6 @@ export async function startTracing(config: Config['tracing'], serviceVersion: st
 
   return {
     api,
-    tracer,
     startRequest(name, headers) {
       const parent =
         headers.traceparent === undefined && headers.baggage === undefined ? ROOT_CONTEXT : api.propagation.extract(ROOT_CONTEXT, headers);
