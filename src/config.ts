@@ -34,6 +34,7 @@ export const ConfigSchema = Type.Object({
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://.+', description: 'OTLP/HTTP collector base URL (traces go to `<url>/v1/traces`). Unset (and no traces endpoint): tracing is off and its SDK is never loaded.' })),
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://.+', description: 'Full OTLP/HTTP traces URL; wins over the base endpoint.' })),
   OTEL_EXPORTER_OTLP_HEADERS: Type.Optional(Type.String({ description: 'Headers for the collector, `key=value,key2=value2`.' })),
+  OTEL_EXPORTER_OTLP_TIMEOUT: Type.Integer({ minimum: 1, default: 10_000, description: 'Milliseconds an export batch may take, retries included, before it is dropped.' }),
   OTEL_SERVICE_NAME: Type.String({ minLength: 1, default: 'todo-service', description: 'service.name of the exported spans.' }),
   OTEL_RESOURCE_ATTRIBUTES: Type.Optional(Type.String({ description: 'Extra resource attributes, `key=value,…` (e.g. `deployment.environment=prod`).' })),
   OTEL_TRACES_SAMPLER: Type.Union(
@@ -83,6 +84,7 @@ export interface Config {
         sampler: string;
         samplerArg: number;
         exportDelayMs: number;
+        exportTimeoutMs: number;
       }
     | undefined;
   cors: { origins: '*' | string[]; credentials: boolean };
@@ -176,6 +178,7 @@ function tracingConfig(c: RawConfig): Config['tracing'] {
     sampler: c.OTEL_TRACES_SAMPLER,
     samplerArg: c.OTEL_TRACES_SAMPLER_ARG,
     exportDelayMs: c.OTEL_BSP_SCHEDULE_DELAY,
+    exportTimeoutMs: c.OTEL_EXPORTER_OTLP_TIMEOUT,
   };
 }
 

@@ -18,25 +18,41 @@ interface OtlpSpan {
   attributes: { key: string; value: Record<string, unknown> }[];
 }
 
-/** Collects the spans of OTLP/HTTP JSON export requests. */
-async function otlpReceiver(): Promise<{ url: string; spans: OtlpSpan[]; contentTypes: string[]; close: () => Promise<void> }> {
+interface Receiver {
+  url: string;
+  /** Spans of the batches answered 2xx. */
+  spans: OtlpSpan[];
+  /** Every export request, in order: the status it was answered with and its spans. */
+  batches: { status: number; spans: OtlpSpan[] }[];
+  contentTypes: string[];
+  close: () => Promise<void>;
+}
+
+/**
+ * Collects the spans of OTLP/HTTP JSON export requests. `answers` are the statuses of the first export requests
+ * (a 503 comes with `Retry-After: 0`); later ones get 200.
+ */
+async function otlpReceiver(answers: number[] = []): Promise<Receiver> {
   const spans: OtlpSpan[] = [];
+  const batches: Receiver['batches'] = [];
   const contentTypes: string[] = [];
   const server: Server = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
       contentTypes.push(req.headers['content-type'] ?? '');
-      if (req.url === '/v1/traces') {
-        const payload = JSON.parse(body) as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] };
-        for (const rs of payload.resourceSpans) for (const ss of rs.scopeSpans) spans.push(...ss.spans);
-      }
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      if (req.url !== '/v1/traces') return res.writeHead(404).end();
+      const payload = JSON.parse(body) as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] };
+      const received = payload.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans));
+      const status = answers[batches.length] ?? 200;
+      batches.push({ status, spans: received });
+      if (status < 300) spans.push(...received);
+      res.writeHead(status, { 'content-type': 'application/json', ...(status === 503 && { 'retry-after': '0' }) }).end('{}');
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}`, spans, contentTypes, close: () => new Promise((r) => server.close(() => r())) };
+  return { url: `http://127.0.0.1:${port}`, spans, batches, contentTypes, close: () => new Promise((r) => server.close(() => r())) };
 }
 
 async function waitFor<T>(what: string, fn: () => T | undefined): Promise<T> {
@@ -52,7 +68,7 @@ async function waitFor<T>(what: string, fn: () => T | undefined): Promise<T> {
 const attr = (span: OtlpSpan, key: string) => span.attributes.find((a) => a.key === key)?.value;
 
 describe('tracing', () => {
-  let receiver: Awaited<ReturnType<typeof otlpReceiver>>;
+  let receiver: Receiver;
   let svc: TestService;
   before(async () => {
     receiver = await otlpReceiver();
@@ -216,6 +232,84 @@ describe('tracing with PostgreSQL and Redis', { skip: postgres.skip ?? redis.ski
       await svc.dispose();
       await cache.clear();
       await db.drop();
+      await receiver.close();
+    }
+  });
+});
+
+describe('exporting to a collector that fails', () => {
+  const sampledGet = (svc: TestService, traceId: string) =>
+    http(svc.url, 'GET', '/api/todos', { headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } });
+
+  test('a batch answered 503 is sent again and arrives once', async () => {
+    const receiver = await otlpReceiver([503]);
+    const svc = await startService({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '50' });
+    try {
+      const traceId = 'dddddddddddddddddddddddddddddd01';
+      const r = await sampledGet(svc, traceId);
+      assert.equal(r.status, 200);
+      const spanId = (r.headers.get('traceresponse') ?? '').split('-')[2];
+      const isServerSpan = (s: OtlpSpan) => s.traceId === traceId && s.spanId === spanId;
+      await waitFor('the retried batch', () => receiver.spans.find(isServerSpan));
+      assert.equal(receiver.batches[0]?.status, 503);
+      assert.ok(receiver.batches[0]?.spans.some((s) => s.traceId === traceId), 'the first attempt carried the trace');
+      await new Promise((resolve) => setTimeout(resolve, 200)); // a duplicate would come in the next batches
+      assert.equal(receiver.spans.filter(isServerSpan).length, 1, 'the server span arrived once');
+    } finally {
+      await svc.dispose();
+      await receiver.close();
+    }
+  });
+
+  test('a batch answered 400 is dropped, not retried; requests are served and later batches arrive', async () => {
+    const receiver = await otlpReceiver([400]);
+    const svc = await startService({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '50' });
+    try {
+      const dropped = 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeee01';
+      assert.equal((await sampledGet(svc, dropped)).status, 200);
+      await waitFor('the rejected batch', () => receiver.batches[0]);
+      const later = 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeee02';
+      assert.equal((await sampledGet(svc, later)).status, 200);
+      await waitFor('the next batch', () => receiver.spans.find((s) => s.traceId === later));
+      assert.equal(receiver.batches[0]!.status, 400);
+      assert.ok(receiver.batches[0]!.spans.some((s) => s.traceId === dropped));
+      assert.deepEqual(receiver.spans.filter((s) => s.traceId === dropped), [], 'the rejected batch was not sent again');
+    } finally {
+      await svc.dispose();
+      await receiver.close();
+    }
+  });
+
+  test('with the collector unreachable, requests are served as usual and shutdown waits no longer than the export timeout', async () => {
+    const closed = await otlpReceiver();
+    await closed.close(); // a port nothing listens on any more
+    const svc = await startService({ OTEL_EXPORTER_OTLP_ENDPOINT: closed.url, OTEL_BSP_SCHEDULE_DELAY: '50', OTEL_EXPORTER_OTLP_TIMEOUT: '1500' });
+    let stopped = false;
+    try {
+      for (let i = 0; i < 5; i++) assert.equal((await sampledGet(svc, `ffffffffffffffffffffffffffffff0${i}`)).status, 200);
+      await new Promise((r) => setTimeout(r, 200)); // the batch is out, its retries pending
+      const stopping = Date.now();
+      await svc.dispose();
+      stopped = true;
+      const took = Date.now() - stopping;
+      assert.ok(took < 4000, `shutdown took ${took} ms with a 1500 ms export timeout`);
+    } finally {
+      if (!stopped) await svc.dispose();
+    }
+  });
+
+  test('an export thread that has died is replaced for the next batch', async () => {
+    const { ExportThreadTransport } = await import('../src/telemetry/export-thread.js');
+    const receiver = await otlpReceiver();
+    const transport = new ExportThreadTransport(`${receiver.url}/v1/traces`, {}, 'test');
+    try {
+      const batch = () => new TextEncoder().encode(JSON.stringify({ resourceSpans: [] }));
+      assert.equal((await transport.send(batch(), 2000)).status, 'success');
+      await (transport as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      assert.equal((await transport.send(batch(), 2000)).status, 'success', 'a new thread sent the batch');
+      assert.equal(receiver.batches.length, 2);
+    } finally {
+      transport.shutdown();
       await receiver.close();
     }
   });

@@ -31,6 +31,8 @@ export interface CacheRead {
 }
 
 const BYPASS_MS = 1000;
+/** The attributes of every Redis span (spans only read them). */
+const REDIS_SPAN_ATTRIBUTES = Object.freeze({ 'db.system.name': 'redis' });
 
 // KEYS: epoch, generation. ARGV: the entry key's base. Returns [entry key, value].
 const READ_SCRIPT = `
@@ -182,9 +184,17 @@ export class RedisCache {
   }
 
   /** Runs a Redis call in a client span under a sampled request's span. */
-  private traced<T>(trace: TraceContext | undefined, name: string, call: () => Promise<T>): Promise<T> {
-    if (!this.tracing || !trace) return call();
-    return this.tracing.inSpan(trace, name, { kind: this.tracing.api.SpanKind.CLIENT, attributes: { 'db.system.name': 'redis' } }, call);
+  private async traced<T>(trace: TraceContext | undefined, name: string, call: () => Promise<T>): Promise<T> {
+    const span = trace && this.tracing?.startSpan(trace, name, this.tracing.api.SpanKind.CLIENT, REDIS_SPAN_ATTRIBUTES);
+    if (!span) return call();
+    try {
+      return await call();
+    } catch (error) {
+      span.fail(error);
+      throw error;
+    } finally {
+      span.end();
+    }
   }
 
   private failed(error: Error): void {

@@ -1,17 +1,17 @@
-// Per-request telemetry hooks: the request id header, the in-flight gauge, the request's server span (only
-// when tracing is on), and at the end one log line plus the request metrics.
-import type { Context } from '@opentelemetry/api';
+// Per-request telemetry hooks: the in-flight gauge, the request's trace (only when tracing is on), and at the
+// end one log line plus the request metrics.
+import type { Attributes } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import type { RequestTrace, Tracing } from '../telemetry/tracing.js';
+import type { RequestTrace, ServerSpan, TraceContext, Tracing } from '../telemetry/tracing.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The request's trace and span ids, and its span if sampled; null when tracing is off. */
     trace: RequestTrace | null;
-    /** The context child spans (database, Redis) go under; set only when the request is sampled. */
-    traceContext: Context | undefined;
+    /** The span child spans (database, Redis) go under; set only when the request is sampled. */
+    traceContext: TraceContext | undefined;
   }
   interface FastifyContextConfig {
     /** false: no log line for this route (probes and scrapes would drown the log). */
@@ -37,7 +37,7 @@ export function addRequestTelemetry(app: FastifyInstance, { logger, metrics, tra
 
   if (tracing) {
     app.addHook('onError', (req, _reply, error, done) => {
-      req.trace?.sampled?.span.recordException(error);
+      req.trace?.span?.fail(error);
       done();
     });
   }
@@ -45,18 +45,13 @@ export function addRequestTelemetry(app: FastifyInstance, { logger, metrics, tra
   app.addHook('onResponse', (req, reply, done) => {
     metrics.requestFinished();
     const status = reply.statusCode;
-    const route = req.routeOptions.url ?? 'unmatched';
+    const options = req.routeOptions; // a getter that builds a new object on every read
     const bytes = Number(reply.getHeader('content-length') ?? 0);
-    metrics.observeRequest(req.method, route, status, reply.elapsedTime / 1000, bytes);
+    metrics.observeRequest(req.method, options.url ?? 'unmatched', status, reply.elapsedTime / 1000, bytes);
 
     const trace = req.trace;
-    const span = trace?.sampled?.span;
-    if (span && tracing) {
-      span.setAttribute('http.response.status_code', status);
-      if (status >= 500) span.setStatus({ code: tracing.api.SpanStatusCode.ERROR });
-      span.end();
-    }
-    if (req.routeOptions.config.log === false) return done();
+    if (trace?.span) endServerSpan(trace.span, req, options.url, status);
+    if (options.config.log === false) return done();
 
     // One object literal with the same keys whether tracing is on or not (pino leaves undefined values out).
     // Built by spreading requestLogFields into it, the line cost a get by id ~25 % of its throughput, with
@@ -66,7 +61,7 @@ export function addRequestTelemetry(app: FastifyInstance, { logger, metrics, tra
       trace_id: trace?.traceId,
       span_id: trace?.spanId,
       method: req.method,
-      route: req.routeOptions.url ?? null,
+      route: options.url ?? null,
       url: req.url,
       status,
       bytes,
@@ -90,24 +85,26 @@ export function requestLogFields(req: FastifyRequest): { request_id: string; tra
 }
 
 /**
- * Starts the request's server span under the incoming traceparent (if any) and names it in the
- * `traceresponse` header. Attributes are built only for a sampled request, which alone gets a context for
- * child spans.
+ * The request's trace under the incoming traceparent (if any), named in the `traceresponse` header: the trace
+ * id, the request's span id and whether it is sampled.
  */
 function startServerSpan(tracing: Tracing, req: FastifyRequest, reply: FastifyReply): void {
-  const route = req.routeOptions.url;
-  const trace = tracing.startRequest(route ? `${req.method} ${route}` : req.method, req.headers);
+  const trace = tracing.startRequest(req.method, req.routeOptions.url, req.headers);
   req.trace = trace;
-  const sampled = trace.sampled;
-  reply.header('traceresponse', `00-${trace.traceId}-${trace.spanId}-0${sampled ? sampled.span.spanContext().traceFlags & 1 : 0}`);
-  if (!sampled) return;
-  sampled.span.setAttributes({
+  reply.header('traceresponse', `00-${trace.traceId}-${trace.spanId}-${trace.span ? '01' : '00'}`);
+  if (trace.span) req.traceContext = trace.span;
+}
+
+/** The server span's attributes (HTTP semantic conventions), all known once the response is, and its end. */
+function endServerSpan(span: ServerSpan, req: FastifyRequest, route: string | undefined, status: number): void {
+  const attributes: Attributes = {
     'http.request.method': req.method,
-    'url.path': req.url.split('?', 1)[0],
+    'url.path': req.url.split('?', 1)[0]!,
     'url.scheme': req.protocol,
-    ...(route && { 'http.route': route }),
     'client.address': req.ip,
     'user_agent.original': req.headers['user-agent'] ?? '',
-  });
-  req.traceContext = sampled.context;
+    'http.response.status_code': status,
+  };
+  if (route !== undefined) attributes['http.route'] = route; // an unmatched request has no route
+  span.endWith(attributes, status >= 500);
 }

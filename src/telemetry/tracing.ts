@@ -1,45 +1,69 @@
 // OpenTelemetry tracing, loaded only when an OTLP endpoint is configured: without one, none of the SDK is even
 // imported and requests pay nothing. With one: W3C traceparent/tracestate in and out, a server span per
-// request, client spans for database and Redis calls, OTLP/HTTP (JSON) export in batches.
+// sampled request, client spans for its database and Redis calls, OTLP/HTTP (JSON) export in batches.
 //
-// The request's trace context is passed explicitly (the handlers hand `req.traceContext` to the repository),
-// not through an AsyncLocalStorage context manager: on Node 20 that one taxes every promise of the process
-// once enabled, and only sampled requests have child spans at all. See docs/DECISIONS.md, "Observability".
+// The standard parts are OpenTelemetry's own: the W3C propagators, the configured sampler, the random id
+// generator, the batch span processor, the OTLP JSON serializer and export delegate. A span itself is a small
+// record of ours (RecordedSpan, a ReadableSpan as the processor and exporter read it), not the SDK's Span: the
+// SDK validates every attribute (a WeakSet per value), consults its self-metrics and builds a context per span,
+// and at 10 % sampling that was most of the cost of tracing (docs/DECISIONS.md, "Observability"). Every
+// attribute here comes from this code, with a string or number value, so there is nothing to validate.
+//
+// The request's span is passed explicitly (the handlers hand `req.traceContext` to the repository), not
+// through an AsyncLocalStorage context manager: on Node 20 that one taxes every promise of the process once
+// enabled, and only sampled requests have child spans at all.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Context, Span, SpanOptions } from '@opentelemetry/api';
-import type { IdGenerator } from '@opentelemetry/sdk-trace';
+import type { Attributes, HrTime, SpanContext, SpanKind, SpanStatus } from '@opentelemetry/api';
+import type { InstrumentationScope } from '@opentelemetry/core';
+import type { Resource } from '@opentelemetry/resources';
+import type { ReadableSpan, SpanProcessor, TimedEvent } from '@opentelemetry/sdk-trace';
 import type { Config } from '../config.js';
 
 export type OtelApi = typeof import('@opentelemetry/api');
 
-/**
- * Where a child span goes: the context of a sampled request's span. Repository and cache calls take it as
- * their last argument; undefined (tracing off, or the request not sampled) means no span.
- */
-export type TraceContext = Context;
+/** A span others can start under: the server span of a sampled request. */
+export interface ParentSpan {
+  spanContext(): SpanContext;
+}
 
-/** A request's place in its trace. Only a sampled request has an SDK span (and a context for children). */
+/**
+ * Where a child span goes: the server span of a sampled request. Repository and cache calls take it as their
+ * last argument; undefined (tracing off, or the request not sampled) means no span.
+ */
+export type TraceContext = ParentSpan;
+
+/** A span being recorded. */
+export interface ActiveSpan extends ParentSpan {
+  /** Marks the span failed (status ERROR) and records the exception as an event. */
+  fail(error: unknown): void;
+  /** Ends the span and hands it to the batch processor; later calls do nothing. */
+  end(): void;
+}
+
+/** The server span of a sampled request; its attributes are set once, when the response is known. */
+export interface ServerSpan extends ActiveSpan {
+  /** Ends the span with these attributes; a server error marks it failed unless an exception already has. */
+  endWith(attributes: Attributes, serverError: boolean): void;
+}
+
+/** A request's place in its trace: every request has ids; only a sampled one has a span. */
 export interface RequestTrace {
   traceId: string;
   spanId: string;
-  /** The recording server span of a sampled request, with the context its child spans go under. */
-  sampled?: { span: Span; context: Context };
+  /** The recording server span of a sampled request; undefined when it is not sampled. */
+  span: ServerSpan | undefined;
 }
 
 export interface Tracing {
   api: OtelApi;
   /**
-   * The server span of a request, under the traceparent of its headers (if any). The configured sampler
-   * decides first; an unsampled request gets ids only, the SDK never sees it (docs/DECISIONS.md,
-   * "Observability": that path was most of the cost of tracing loaded).
+   * The trace of a request, under the traceparent of its headers (if any). The configured sampler decides on
+   * the parent and the trace id; an unsampled request gets ids only, for its response and log lines.
    */
-  startRequest(name: string, headers: IncomingHttpHeaders): RequestTrace;
-  /**
-   * Runs fn in a child span of `parent`; the span ends (with error status if fn throws) when fn settles.
-   * Without a parent, fn just runs: outside a sampled request such a span would be dropped anyway, or start
-   * an orphan trace of its own.
-   */
-  inSpan<T>(parent: TraceContext | undefined, name: string, options: SpanOptions, fn: () => Promise<T>): Promise<T>;
+  startRequest(method: string, route: string | undefined, headers: IncomingHttpHeaders): RequestTrace;
+  /** A client span under a sampled request's span; undefined without one (nothing is recorded then). */
+  startSpan(parent: ParentSpan | undefined, name: string, kind: SpanKind, attributes: Attributes): ActiveSpan | undefined;
+  /** Exports what is buffered and stops the export thread. */
   shutdown(): Promise<void>;
 }
 
@@ -61,23 +85,6 @@ function sampler(sdk: typeof import('@opentelemetry/sdk-trace'), name: string, a
   }
 }
 
-/**
- * The SDK's random ids, except that the trace id of a request's root span is the one its sampling decision
- * was made on (set just before that span starts).
- */
-class RequestIdGenerator implements IdGenerator {
-  nextTraceId: string | undefined;
-  constructor(readonly random: IdGenerator) {}
-  generateTraceId(): string {
-    const id = this.nextTraceId ?? this.random.generateTraceId();
-    this.nextTraceId = undefined;
-    return id;
-  }
-  generateSpanId(): string {
-    return this.random.generateSpanId();
-  }
-}
-
 function parseHeaders(raw: string | undefined): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const pair of (raw ?? '').split(',')) {
@@ -87,78 +94,174 @@ function parseHeaders(raw: string | undefined): Record<string, string> {
   return headers;
 }
 
+/** Milliseconds since the epoch as OpenTelemetry's [seconds, nanoseconds]. */
+function hrTime(ms: number): HrTime {
+  const seconds = Math.trunc(ms / 1000);
+  return [seconds, Math.round((ms - seconds * 1000) * 1e6)];
+}
+
+const NOT_ENDED: HrTime = [0, 0];
+const UNSET: SpanStatus = { code: 0 }; // SpanStatusCode.UNSET
+const NO_ATTRIBUTES: Attributes = Object.freeze({});
+const NO_EVENTS: TimedEvent[] = Object.freeze([]) as unknown as TimedEvent[];
+const NO_LINKS = Object.freeze([]) as unknown as ReadableSpan['links'];
+
+/** A sampled span's context, with the trace state it inherits, if any. */
+function sampledContext(traceId: string, spanId: string, traceState: SpanContext['traceState']): SpanContext {
+  return traceState ? { traceId, spanId, traceFlags: 1, traceState } : { traceId, spanId, traceFlags: 1 }; // TraceFlags.SAMPLED
+}
+
+/** What every span of the service shares: the processor it goes to when it ends, and what it belongs to. */
+interface SpanSink {
+  processor: SpanProcessor;
+  resource: Resource;
+  scope: InstrumentationScope;
+}
+
+/**
+ * One span, as the batch processor and the OTLP serializer read it (ReadableSpan). One object of a fixed
+ * shape; its times come from the monotonic clock, anchored to the wall clock when it starts, as the SDK's are.
+ */
+class RecordedSpan implements ReadableSpan, ServerSpan {
+  readonly startTime: HrTime;
+  endTime: HrTime = NOT_ENDED;
+  duration: HrTime = NOT_ENDED;
+  ended = false;
+  status: SpanStatus = UNSET;
+  events: TimedEvent[] = NO_EVENTS;
+  readonly links = NO_LINKS;
+  readonly droppedAttributesCount = 0;
+  readonly droppedEventsCount = 0;
+  readonly droppedLinksCount = 0;
+  readonly resource: Resource;
+  readonly instrumentationScope: InstrumentationScope;
+  /** Declared (undefined) in every span, set in children and continued traces: one shape for all. */
+  readonly parentSpanContext?: SpanContext;
+  private readonly started: number;
+  /** Date.now() − performance.now() when the span started. */
+  private readonly epochOffset: number;
+
+  constructor(
+    private readonly sink: SpanSink,
+    readonly name: string,
+    readonly kind: SpanKind,
+    private readonly context: SpanContext,
+    parent: SpanContext | undefined,
+    public attributes: Attributes,
+  ) {
+    if (parent) this.parentSpanContext = parent;
+    this.resource = sink.resource;
+    this.instrumentationScope = sink.scope;
+    this.started = performance.now();
+    this.epochOffset = Date.now() - this.started;
+    this.startTime = hrTime(this.epochOffset + this.started);
+  }
+
+  spanContext(): SpanContext {
+    return this.context;
+  }
+
+  fail(error: unknown): void {
+    const e = error instanceof Error ? error : new Error(String(error));
+    this.status = { code: 2, message: e.message }; // SpanStatusCode.ERROR
+    this.events = [
+      {
+        name: 'exception',
+        time: hrTime(this.epochOffset + performance.now()),
+        attributes: { 'exception.type': e.name, 'exception.message': e.message, 'exception.stacktrace': e.stack ?? '' },
+        droppedAttributesCount: 0,
+      },
+    ];
+  }
+
+  endWith(attributes: Attributes, serverError: boolean): void {
+    this.attributes = attributes;
+    if (serverError && this.status === UNSET) this.status = { code: 2 }; // SpanStatusCode.ERROR
+    this.end();
+  }
+
+  end(): void {
+    if (this.ended) return;
+    const now = performance.now();
+    this.endTime = hrTime(this.epochOffset + now);
+    this.duration = hrTime(now - this.started);
+    this.ended = true;
+    this.sink.processor.onEnd(this);
+  }
+}
+
 export async function startTracing(config: Config['tracing'], serviceVersion: string): Promise<Tracing | undefined> {
   if (!config) return undefined;
-  const [api, sdk, { OTLPTraceExporter }, core, resources] = await Promise.all([
+  const [api, sdk, core, resources, exporterBase, transformer, { ExportThreadTransport }] = await Promise.all([
     import('@opentelemetry/api'),
     import('@opentelemetry/sdk-trace'),
-    import('@opentelemetry/exporter-trace-otlp-http'),
     import('@opentelemetry/core'),
     import('@opentelemetry/resources'),
+    import('@opentelemetry/otlp-exporter-base'),
+    import('@opentelemetry/otlp-transformer'),
+    import('./export-thread.js'),
   ]);
 
-  api.propagation.setGlobalPropagator(
-    new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] }),
+  const propagator = new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] });
+  api.propagation.setGlobalPropagator(propagator);
+
+  const transport = new ExportThreadTransport(config.tracesUrl, parseHeaders(config.headers), `todo-service/${serviceVersion}`);
+  const exporter = new exporterBase.OTLPExporterBase(
+    exporterBase.createOtlpNetworkExportDelegate(
+      { timeoutMillis: config.exportTimeoutMs, concurrencyLimit: 30, compression: 'none' },
+      transformer.JsonTraceSerializer,
+      new exporterBase.ExporterMetrics({
+        componentType: 'otlp_http_json_span_exporter',
+        metricsHelper: transformer.TraceExporterMetricsHelper,
+        url: config.tracesUrl,
+        meterProvider: undefined,
+        responseAttributesFromError: () => ({}),
+      }),
+      transport,
+    ),
   );
-  const exporter = new OTLPTraceExporter({ url: config.tracesUrl, headers: parseHeaders(config.headers) });
-  const headSampler = sampler(sdk, config.sampler, config.samplerArg);
-  const ids = new RequestIdGenerator(new sdk.RandomIdGenerator());
-  const provider = new sdk.TracerProvider({
-    idGenerator: ids,
+  const processor = new sdk.BatchSpanProcessor({ exporter, scheduledDelayMillis: config.exportDelayMs });
+  const sink: SpanSink = {
+    processor,
     resource: resources.resourceFromAttributes({
       ...parseHeaders(config.resourceAttributes), // same key=value,… format as the headers
       'service.name': config.serviceName,
       'service.version': serviceVersion,
     }),
-    sampler: headSampler,
-    spanProcessors: [new sdk.BatchSpanProcessor({ exporter, scheduledDelayMillis: config.exportDelayMs })],
-  });
-  api.trace.setGlobalTracerProvider(provider);
-  // This provider's tracer, not the global one: the trace id hand-over below needs the SDK that owns `ids`.
-  const tracer = provider.getTracer('todo-service', serviceVersion);
+    scope: { name: 'todo-service', version: serviceVersion },
+  };
+  const headSampler = sampler(sdk, config.sampler, config.samplerArg);
+  const ids = new sdk.RandomIdGenerator();
   const { ROOT_CONTEXT, SpanKind } = api;
   const { SamplingDecision } = sdk;
-  const noAttributes = {};
   const noLinks: never[] = [];
 
   return {
     api,
-    startRequest(name, headers) {
+    startRequest(method, route, headers) {
       const parent =
         headers.traceparent === undefined && headers.baggage === undefined ? ROOT_CONTEXT : api.propagation.extract(ROOT_CONTEXT, headers);
       const remote = api.trace.getSpanContext(parent);
       const continues = remote !== undefined && api.trace.isSpanContextValid(remote);
-      const traceId = continues ? remote.traceId : ids.random.generateTraceId();
-      // The same call the SDK makes in startSpan, with the same arguments: the standard samplers decide on the
-      // parent and the trace id alone, so a request they sample here they sample there too.
-      if (headSampler.shouldSample(parent, traceId, name, SpanKind.SERVER, noAttributes, noLinks).decision === SamplingDecision.NOT_RECORD) {
-        return { traceId, spanId: ids.random.generateSpanId() };
-      }
-      if (!continues) ids.nextTraceId = traceId;
-      let span: Span;
-      try {
-        span = tracer.startSpan(name, { kind: SpanKind.SERVER }, parent);
-      } finally {
-        ids.nextTraceId = undefined; // never left for another span, whatever startSpan did
-      }
-      return { traceId, spanId: span.spanContext().spanId, sampled: { span, context: api.trace.setSpan(parent, span) } };
+      const traceId = continues ? remote.traceId : ids.generateTraceId();
+      const spanId = ids.generateSpanId();
+      const name = route ? `${method} ${route}` : method;
+      // The sampler sees what the SDK's tracer would give it: the parent context, the trace id, the span name
+      // and kind; no attributes (they are set when the response is known) and no links.
+      const decision = headSampler.shouldSample(parent, traceId, name, SpanKind.SERVER, NO_ATTRIBUTES, noLinks);
+      if (decision.decision !== SamplingDecision.RECORD_AND_SAMPLED) return { traceId, spanId, span: undefined };
+      const context = sampledContext(traceId, spanId, decision.traceState ?? remote?.traceState);
+      const span = new RecordedSpan(sink, name, SpanKind.SERVER, context, continues ? remote : undefined, NO_ATTRIBUTES);
+      return { traceId, spanId, span };
     },
-    async inSpan(parent, name, options, fn) {
-      if (!parent) return fn();
-      const span = tracer.startSpan(name, options, parent);
-      try {
-        return await fn();
-      } catch (error) {
-        span.recordException(error as Error);
-        span.setStatus({ code: api.SpanStatusCode.ERROR, message: (error as Error).message });
-        throw error;
-      } finally {
-        span.end();
-      }
+    startSpan(parent, name, kind, attributes) {
+      if (!parent) return undefined;
+      const parentContext = parent.spanContext();
+      const context = sampledContext(parentContext.traceId, ids.generateSpanId(), parentContext.traceState);
+      return new RecordedSpan(sink, name, kind, context, parentContext, attributes);
     },
     async shutdown() {
-      await provider.shutdown();
-      api.trace.disable();
+      await processor.shutdown(); // exports what is buffered, then shuts the exporter and its thread down
       api.propagation.disable();
     },
   };
