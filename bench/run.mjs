@@ -301,10 +301,11 @@ async function benchTelemetry(ours, context) {
   const { telemetryRounds: rounds } = context.options;
   const scenarios = selectScenarios(context.options.telemetryScenarios);
   const sink = await startOtlpSink();
+  const prefix = `${ours.name}-telemetry-`;
   const variants = TELEMETRY_VARIANTS.map((v) =>
-    withEnv(ours, `ours-telemetry-${v.name}`, v.label, v.otlp ? { ...v.env, OTEL_EXPORTER_OTLP_ENDPOINT: sink.url } : v.env),
+    withEnv(ours, `${prefix}${v.name}`, v.label, v.otlp ? { ...v.env, OTEL_EXPORTER_OTLP_ENDPOINT: sink.url } : v.env),
   );
-  log(`=== telemetry cost: ${variants.map((v) => v.label).join(' vs ')}; ${rounds} round(s) × ${scenarios.length} scenario(s) ===`);
+  log(`=== telemetry cost on ${ours.name}: ${variants.map((v) => v.label).join(' vs ')}; ${rounds} round(s) × ${scenarios.length} scenario(s) ===`);
   const perScenario = Object.fromEntries(scenarios.map((s) => [s.name, []]));
   try {
     for (let round = 0; round < rounds; round++) {
@@ -314,13 +315,13 @@ async function benchTelemetry(ours, context) {
         const pair = {};
         try {
           const results = await runSideBySide(order, scenario, context);
-          for (const [name, r] of Object.entries(results)) pair[name.replace('ours-telemetry-', '')] = r;
+          for (const [name, r] of Object.entries(results)) pair[name.slice(prefix.length)] = r;
         } catch (err) {
           log(`[telemetry] ${scenario.label}: FAILED: ${err.message}`);
-          for (const v of variants) pair[v.name.replace('ours-telemetry-', '')] = { error: err.message };
+          for (const v of variants) pair[v.name.slice(prefix.length)] = { error: err.message };
         }
         const ratio = pair.on?.rps && pair.off?.rps ? pair.on.rps / pair.off.rps : null;
-        log(`telemetry round ${round + 1}/${rounds}, ${scenario.label}: on/off = ${ratio == null ? '–' : ratio.toFixed(3)}` +
+        log(`telemetry (${ours.name}) round ${round + 1}/${rounds}, ${scenario.label}: on/off = ${ratio == null ? '–' : ratio.toFixed(3)}` +
           ` (CPU per request ${cpuMicrosPerRequest(pair.off ?? {})?.toFixed(0) ?? '–'} → ${cpuMicrosPerRequest(pair.on ?? {})?.toFixed(0) ?? '–'} µs)`);
         perScenario[scenario.name].push(pair);
       }
@@ -329,6 +330,9 @@ async function benchTelemetry(ours, context) {
     await sink.close();
   }
   return {
+    target: ours.name,
+    targetLabel: ours.label,
+    targetNote: ours.note,
     variants: TELEMETRY_VARIANTS.map(({ name, label, env }) => ({ name, label, env })),
     rounds,
     spansExported: sink.stats.spans,
@@ -402,9 +406,14 @@ async function main() {
     results.targets.push(target.available ? await benchTarget(target, scenarios, context) : { name: target.name, label: target.label, available: false, note: target.note });
   }
 
-  const ours = targets.find((t) => t.name === 'ours' && t.available);
-  if (options.telemetryRounds > 0 && ours) results.telemetry = await benchTelemetry(ours, context);
-  else if (options.telemetryRounds > 0) log('NOTE: telemetry cost skipped: it needs the ours target');
+  if (options.telemetryRounds > 0) {
+    results.telemetry = [];
+    for (const name of options.telemetryTargets) {
+      const target = targets.find((t) => t.name === name && t.available);
+      if (target) results.telemetry.push(await benchTelemetry(target, context));
+      else log(`NOTE: telemetry cost on ${name} skipped: that target is not among the available ones`);
+    }
+  }
 
   const files = writeResults(results);
   process.stdout.write(formatReport(results) + '\n');

@@ -20,6 +20,8 @@
 //   BENCH_TELEMETRY_ROUNDS=5     rounds of the telemetry-cost pairs (metrics+tracing on vs both off, see
 //                                lib/telemetry.mjs); 0 skips them (quick: 1). Needs the `ours` target.
 //   BENCH_TELEMETRY_SCENARIOS=get,list,create   scenarios of those pairs
+//   BENCH_TELEMETRY_TARGETS=ours-node24,ours   the runtimes the pairs run on (Node 24 as the image ships it,
+//                                Node 20); each must also be among the targets
 //   BENCH_CONFIG=path.json       { "options": { "duration": 5, ... }, "targets": [ ... ] } (see targets.mjs)
 //
 // Flags: --quick, --targets=a,b, --scenarios=a,b, --duration=S, --connections=N, --tool=NAME.
@@ -44,6 +46,7 @@ const DEFAULTS = {
   skipBuild: false,
   telemetryRounds: 5,
   telemetryScenarios: ['get', 'list', 'create'],
+  telemetryTargets: ['ours-node24', 'ours'],
 };
 
 const QUICK = { duration: 2, warmup: 1, seed: 1_000, startupRuns: 3, noiseRetries: 0, telemetryRounds: 1, telemetryScenarios: ['get'] };
@@ -64,6 +67,7 @@ const ENV = {
   skipBuild: ['BENCH_SKIP_BUILD', 'bool'],
   telemetryRounds: ['BENCH_TELEMETRY_ROUNDS', 'int'],
   telemetryScenarios: ['BENCH_TELEMETRY_SCENARIOS', 'list'],
+  telemetryTargets: ['BENCH_TELEMETRY_TARGETS', 'list'],
 };
 
 const FLAGS = {

@@ -32,6 +32,9 @@ const measured = (target, scenario) => {
 };
 
 /** The whole text report. */
+/** The telemetry-cost runs, one per runtime (results from before 2026-12 hold a single object). */
+const telemetryRuns = (results) => (results.telemetry == null ? [] : Array.isArray(results.telemetry) ? results.telemetry : [results.telemetry]);
+
 /** The telemetry-cost pairs (lib/telemetry.mjs): medians per variant, the median paired ratio, the verdict. */
 function telemetrySection(telemetry, scenarios) {
   const [off, on] = telemetry.variants;
@@ -47,7 +50,7 @@ function telemetrySection(telemetry, scenarios) {
     s.met == null ? '–' : s.met ? 'met' : 'MISSED',
   ]);
   return [
-    `Telemetry cost: "${on.label}" vs "${off.label}" (ours; ${telemetry.rounds} round(s), the two side by side on one core; ` +
+    `Telemetry cost on ${telemetry.target ?? 'ours'}: "${on.label}" vs "${off.label}" (${telemetry.rounds} round(s), the two side by side on one core; ` +
       `${num(telemetry.spansExported)} spans exported in ${num(telemetry.exportRequests)} OTLP requests). Target: cost ≤ 10 %.`,
     table(['Scenario', 'off req/s', 'on req/s', 'on/off (median)', 'per round', 'CPU µs/req off → on', 'cost', 'target'], rows, [1, 2, 3, 5, 6]),
   ];
@@ -144,13 +147,13 @@ export function formatReport(results) {
     ]);
   out.push(table(['Target', 'start-up ms (median)', 'runs (ms)', 'idle RSS MB', 'peak RSS MB', 'peak anon MB'], memRows, [1, 3, 4, 5]));
   out.push('');
-  if (results.telemetry) out.push(...telemetrySection(results.telemetry, scenarios), '');
+  for (const telemetry of telemetryRuns(results)) out.push(...telemetrySection(telemetry, scenarios), '');
   out.push('start-up = spawn → first 200 on GET /health; idle RSS = ~0.5 s after start, empty store; peak RSS = max over all scenarios (VmRSS samples every 100 ms and VmHWM);');
   out.push('peak anon = max RssAnon sampled every 100 ms: RSS without the file-backed pages (the node binary, libraries) a container\'s kernel can reclaim.');
   out.push('errors = status >= 400 (wrk) / non-2xx (autocannon) + socket errors and timeouts.');
   out.push('CPU % = the server process\'s CPU time over the measured window, in % of one core (kernel network work in softirq is not');
   out.push('counted, so a saturated server can show < 100 %); other CPU % = all other processes on the machine meanwhile (noise).');
-  if (results.telemetry) {
+  if (telemetryRuns(results).length > 0) {
     out.push('Telemetry pairs share one core (and its caches), so their CPU µs per request are higher than a server alone shows;');
     out.push('compare the two with each other.');
   }
