@@ -149,7 +149,13 @@ export class ExportThreadTransport implements IExporterTransport {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(THREAD_SOURCE, { eval: true, workerData: { url: this.url, headers: this.headers, userAgent: this.userAgent } });
+    const worker = new Worker(THREAD_SOURCE, {
+      eval: true,
+      workerData: { url: this.url, headers: this.headers, userAgent: this.userAgent },
+      // It holds a batch or two at a time: a small heap keeps the thread's memory small (it is replaced if it
+      // ever runs out; the batch it held is lost, as an export that failed).
+      resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
+    });
     // The thread never keeps the process alive by itself; while a batch is out, its answer does (send above).
     worker.unref();
     worker.on('message', (outcome: Outcome) => this.settle(outcome.id, toResponse(outcome)));
