@@ -16,6 +16,8 @@ interface OtlpSpan {
   name: string;
   kind: number;
   attributes: { key: string; value: Record<string, unknown> }[];
+  status?: { code?: number; message?: string };
+  events?: { name: string; attributes: { key: string; value: Record<string, unknown> }[] }[];
 }
 
 interface Receiver {
@@ -138,7 +140,17 @@ describe('tracing', () => {
     assert.equal(receiver.spans.filter((s) => !s.parentSpanId && s.kind === 3).length, 0, 'no database span without a request span');
   });
 
-  test('an error logged during a request carries the trace ids', async () => {
+  test('a 4xx leaves the request span\'s status unset (the client erred), with the exception recorded as an event', async () => {
+    const r = await http(svc.url, 'POST', '/api/todos', { body: { title: '' } });
+    assert.equal(r.status, 400);
+    const [, traceId, spanId] = (r.headers.get('traceresponse') ?? '').split('-');
+    const server = await waitFor('the server span', () => receiver.spans.find((s) => s.traceId === traceId && s.spanId === spanId));
+    assert.equal(server.status?.code ?? 0, 0, 'UNSET');
+    assert.deepEqual(attr(server, 'http.response.status_code'), { intValue: 400 });
+    assert.deepEqual(server.events?.map((e) => e.name), ['exception']);
+  });
+
+  test('an error logged during a request carries the trace ids; the request span is marked failed', async () => {
     // A body that breaks the SQLite statement is not reachable through the API, so break the database file's
     // table instead, as the 5xx test does, and look at the error line.
     const Database = (await import('better-sqlite3')).default;
@@ -152,6 +164,11 @@ describe('tracing', () => {
       const error = svc.logs.find((l) => l.msg === 'unhandled error' && l.request_id === r.headers.get('x-request-id'));
       assert.equal(error?.trace_id, traceId);
       assert.match(String(error?.span_id), /^[0-9a-f]{16}$/);
+      const spanId = (r.headers.get('traceresponse') ?? '').split('-')[2];
+      const server = await waitFor('the server span', () => receiver.spans.find((s) => s.traceId === traceId && s.spanId === spanId));
+      assert.equal(server.status?.code, 2, 'ERROR');
+      assert.match(server.status?.message ?? '', /todos/, 'the status carries the exception\'s message');
+      assert.deepEqual(server.events?.map((e) => e.name), ['exception']);
     } finally {
       const fix = new Database(svc.dbPath);
       fix.exec('ALTER TABLE todos_gone RENAME TO todos');

@@ -37,7 +37,7 @@ export function addRequestTelemetry(app: FastifyInstance, { logger, metrics, tra
 
   if (tracing) {
     app.addHook('onError', (req, _reply, error, done) => {
-      req.trace?.span?.fail(error);
+      req.trace?.span?.recordException(error);
       done();
     });
   }

@@ -34,7 +34,9 @@ export type TraceContext = ParentSpan;
 
 /** A span being recorded. */
 export interface ActiveSpan extends ParentSpan {
-  /** Marks the span failed (status ERROR) and records the exception as an event. */
+  /** Records the exception as an event of the span (its status stays as it is). */
+  recordException(error: unknown): void;
+  /** Records the exception and marks the span failed (status ERROR). */
   fail(error: unknown): void;
   /** Ends the span and hands it to the batch processor; later calls do nothing. */
   end(): void;
@@ -42,7 +44,10 @@ export interface ActiveSpan extends ParentSpan {
 
 /** The server span of a sampled request; its attributes are set once, when the response is known. */
 export interface ServerSpan extends ActiveSpan {
-  /** Ends the span with these attributes; a server error marks it failed unless an exception already has. */
+  /**
+   * Ends the span with these attributes. Only a server error (5xx) marks it failed, with the message of the
+   * exception recorded, if any: a 4xx is the client's mistake (OpenTelemetry's HTTP conventions).
+   */
   endWith(attributes: Attributes, serverError: boolean): void;
 }
 
@@ -161,22 +166,28 @@ class RecordedSpan implements ReadableSpan, ServerSpan {
     return this.context;
   }
 
-  fail(error: unknown): void {
+  recordException(error: unknown): void {
     const e = error instanceof Error ? error : new Error(String(error));
-    this.status = { code: 2, message: e.message }; // SpanStatusCode.ERROR
-    this.events = [
-      {
-        name: 'exception',
-        time: hrTime(this.epochOffset + performance.now()),
-        attributes: { 'exception.type': e.name, 'exception.message': e.message, 'exception.stacktrace': e.stack ?? '' },
-        droppedAttributesCount: 0,
-      },
-    ];
+    const event: TimedEvent = {
+      name: 'exception',
+      time: hrTime(this.epochOffset + performance.now()),
+      attributes: { 'exception.type': e.name, 'exception.message': e.message, 'exception.stacktrace': e.stack ?? '' },
+      droppedAttributesCount: 0,
+    };
+    this.events = this.events === NO_EVENTS ? [event] : [...this.events, event];
+  }
+
+  fail(error: unknown): void {
+    this.recordException(error);
+    this.status = { code: 2, message: error instanceof Error ? error.message : String(error) }; // SpanStatusCode.ERROR
   }
 
   endWith(attributes: Attributes, serverError: boolean): void {
     this.attributes = attributes;
-    if (serverError && this.status === UNSET) this.status = { code: 2 }; // SpanStatusCode.ERROR
+    if (serverError && this.status === UNSET) {
+      const message = this.events.at(-1)?.attributes?.['exception.message'];
+      this.status = typeof message === 'string' ? { code: 2, message } : { code: 2 }; // SpanStatusCode.ERROR
+    }
     this.end();
   }
 
