@@ -55,8 +55,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 async function start(options: RunOptions, ownsProcess: boolean): Promise<Service> {
   const config = loadConfig(options.env ?? withDotEnv(process.env));
   const version = config.version ?? buildInfo.version;
-  const tracing = await startTracing(config.tracing, version);
   const logger = await createLogger(config.log, options.logDestination);
+  const tracing = await startTracing(config.tracing, version, logger);
   const storage = await openStorage(config, logger);
 
   const metrics = config.metricsEnabled ? createMetrics(buildInfo, version, storage.kind) : disabledMetrics();

@@ -297,7 +297,7 @@ describe('exporting to a collector that fails', () => {
     }
   });
 
-  test('with the collector unreachable, requests are served as usual and shutdown waits no longer than the export timeout', async () => {
+  test('with the collector unreachable, requests are served as usual, the lost batch is logged, and shutdown waits no longer than the export timeout', async () => {
     const closed = await otlpReceiver();
     await closed.close(); // a port nothing listens on any more
     const svc = await startService({ OTEL_EXPORTER_OTLP_ENDPOINT: closed.url, OTEL_BSP_SCHEDULE_DELAY: '50', OTEL_EXPORTER_OTLP_TIMEOUT: '1500' });
@@ -310,9 +310,22 @@ describe('exporting to a collector that fails', () => {
       stopped = true;
       const took = Date.now() - stopping;
       assert.ok(took < 4000, `shutdown took ${took} ms with a 1500 ms export timeout`);
+      const warning = svc.logs.find((l) => l.msg === 'trace export failed; the batch is dropped');
+      assert.equal(warning?.level, 'warn', 'the lost batch is logged');
+      assert.match(String((warning?.err as { message?: string } | undefined)?.message), /ECONNREFUSED|timed? ?out|timeout/i);
     } finally {
       if (!stopped) await svc.dispose();
     }
+  });
+
+  test('spans still buffered at shutdown, with the collector unreachable: the last export fails, the shutdown does not', async () => {
+    const closed = await otlpReceiver();
+    await closed.close();
+    // A long export delay keeps the spans in the buffer until the shutdown exports them.
+    const svc = await startService({ OTEL_EXPORTER_OTLP_ENDPOINT: closed.url, OTEL_BSP_SCHEDULE_DELAY: '60000', OTEL_EXPORTER_OTLP_TIMEOUT: '500' });
+    assert.equal((await sampledGet(svc, 'ffffffffffffffffffffffffffffff10')).status, 200);
+    await svc.dispose(); // rejected, before, with the export's error
+    assert.equal(svc.logs.find((l) => l.msg === 'trace export failed; the batch is dropped')?.level, 'warn');
   });
 
   test('an export thread that has died is replaced for the next batch', async () => {

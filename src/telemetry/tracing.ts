@@ -18,6 +18,7 @@ import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, SpanProcessor, TimedEvent } from '@opentelemetry/sdk-trace';
 import type { Config } from '../config.js';
+import type { Logger } from './logger.js';
 
 export type OtelApi = typeof import('@opentelemetry/api');
 
@@ -201,7 +202,7 @@ class RecordedSpan implements ReadableSpan, ServerSpan {
   }
 }
 
-export async function startTracing(config: Config['tracing'], serviceVersion: string): Promise<Tracing | undefined> {
+export async function startTracing(config: Config['tracing'], serviceVersion: string, logger: Logger): Promise<Tracing | undefined> {
   if (!config) return undefined;
   const [api, sdk, core, resources, exporterBase, transformer, { ExportThreadTransport }] = await Promise.all([
     import('@opentelemetry/api'),
@@ -212,6 +213,11 @@ export async function startTracing(config: Config['tracing'], serviceVersion: st
     import('@opentelemetry/otlp-transformer'),
     import('./export-thread.js'),
   ]);
+
+  // A batch that could not be exported (after the export thread's retries) reaches OpenTelemetry's global
+  // error handler: one warning per batch lost, so an unreachable collector shows in the log.
+  const onExportError = (error: unknown) => logger.warn({ err: error }, 'trace export failed; the batch is dropped');
+  core.setGlobalErrorHandler(onExportError);
 
   const propagator = new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] });
   api.propagation.setGlobalPropagator(propagator);
@@ -272,8 +278,11 @@ export async function startTracing(config: Config['tracing'], serviceVersion: st
       return new RecordedSpan(sink, name, kind, context, parentContext, attributes);
     },
     async shutdown() {
-      await processor.shutdown(); // exports what is buffered, then shuts the exporter and its thread down
+      // Exports what is buffered, then shuts the exporter and its thread down. A collector that cannot take
+      // the last batch costs that batch, not the shutdown.
+      await processor.shutdown().catch(onExportError);
       api.propagation.disable();
+      core.setGlobalErrorHandler(core.loggingErrorHandler());
     },
   };
 }
