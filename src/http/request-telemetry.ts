@@ -12,6 +12,8 @@ declare module 'fastify' {
     trace: RequestTrace | null;
     /** The span child spans (database, Redis) go under; set only when the request is sampled. */
     traceContext: TraceContext | undefined;
+    /** `routeOptions` as read when the request started (tracing reads it then); null until then. */
+    telemetryRoute: FastifyRequest['routeOptions'] | null;
   }
   interface FastifyContextConfig {
     /** false: no log line for this route (probes and scrapes would drown the log). */
@@ -28,6 +30,7 @@ export interface RequestTelemetryDeps {
 export function addRequestTelemetry(app: FastifyInstance, { logger, metrics, tracing }: RequestTelemetryDeps): void {
   app.decorateRequest('trace', null);
   app.decorateRequest('traceContext', undefined);
+  app.decorateRequest('telemetryRoute', null);
 
   app.addHook('onRequest', (req, reply, done) => {
     metrics.requestStarted();
@@ -45,7 +48,8 @@ export function addRequestTelemetry(app: FastifyInstance, { logger, metrics, tra
   app.addHook('onResponse', (req, reply, done) => {
     metrics.requestFinished();
     const status = reply.statusCode;
-    const options = req.routeOptions; // a getter that builds a new object on every read
+    // routeOptions is a getter that builds and freezes a new object on every read: read once per request.
+    const options = req.telemetryRoute ?? req.routeOptions;
     const bytes = Number(reply.getHeader('content-length') ?? 0);
     metrics.observeRequest(req.method, options.url ?? 'unmatched', status, reply.elapsedTime / 1000, bytes);
 
@@ -89,7 +93,8 @@ export function requestLogFields(req: FastifyRequest): { request_id: string; tra
  * id, the request's span id and whether it is sampled.
  */
 function startServerSpan(tracing: Tracing, req: FastifyRequest, reply: FastifyReply): void {
-  const trace = tracing.startRequest(req.method, req.routeOptions.url, req.headers);
+  const route = (req.telemetryRoute = req.routeOptions);
+  const trace = tracing.startRequest(req.method, route.url, req.headers);
   req.trace = trace;
   reply.header('traceresponse', `00-${trace.traceId}-${trace.spanId}-${trace.span ? '01' : '00'}`);
   if (trace.span) req.traceContext = trace.span;
