@@ -215,7 +215,8 @@ export async function startTracing(config: Config['tracing'], serviceVersion: st
   ]);
 
   // A batch that could not be exported (after the export thread's retries) reaches OpenTelemetry's global
-  // error handler: one warning per batch lost, so an unreachable collector shows in the log.
+  // error handler: one warning per batch lost, so an unreachable collector shows in the log. The handler is
+  // process-wide (one service per process in production; in tests the latest started service's logger gets it).
   const onExportError = (error: unknown) => logger.warn({ err: error }, 'trace export failed; the batch is dropped');
   core.setGlobalErrorHandler(onExportError);
 
