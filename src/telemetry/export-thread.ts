@@ -31,7 +31,7 @@ type Outcome =
  * five times, with exponential backoff (1 s, ×1.5, at most 5 s, ±20 % jitter) or the collector's Retry-After,
  * within the export timeout.
  */
-export function exportThreadMain(): void {
+function exportThreadMain(): void {
   /* eslint-disable @typescript-eslint/no-require-imports -- the thread starts from source text (see above) */
   const threads = require('node:worker_threads') as typeof import('node:worker_threads');
   const http = require('node:http') as typeof import('node:http');
