@@ -312,7 +312,7 @@ async function benchTelemetry(ours, context) {
       for (const scenario of scenarios) {
         // Which variant starts (and is seeded) first alternates between rounds.
         const order = round % 2 === 0 ? variants : [...variants].reverse();
-        const pair = {};
+        const pair = { first: order[0].name.slice(prefix.length) };
         try {
           const results = await runSideBySide(order, scenario, context);
           for (const [name, r] of Object.entries(results)) pair[name.slice(prefix.length)] = r;
@@ -342,7 +342,10 @@ async function benchTelemetry(ours, context) {
         name,
         {
           ...summariseTelemetry(pairs),
-          runs: pairs.map((p) => Object.fromEntries(Object.entries(p).map(([k, r]) => [k, r.error ? r : { rps: r.rps, cpuPercent: r.cpuPercent, p99Ms: r.latencyMs.p99, otherCpuPercent: r.otherCpuPercent }]))),
+          runs: pairs.map(({ first, ...p }) => ({
+            first,
+            ...Object.fromEntries(Object.entries(p).map(([k, r]) => [k, r.error ? r : { rps: r.rps, cpuPercent: r.cpuPercent, p99Ms: r.latencyMs.p99, otherCpuPercent: r.otherCpuPercent }])),
+          })),
         },
       ]),
     ),

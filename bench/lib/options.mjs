@@ -17,8 +17,9 @@
 //                                core during its measurement; the quietest attempt is kept (quick: 0)
 //   BENCH_QUIET_WAIT=30          before such a re-run, wait up to this many seconds for a quiet machine
 //   BENCH_SKIP_BUILD=1           do not run `npm run build`; use the existing dist/main.cjs
-//   BENCH_TELEMETRY_ROUNDS=5     rounds of the telemetry-cost pairs (metrics+tracing on vs both off, see
-//                                lib/telemetry.mjs); 0 skips them (quick: 1). Needs the `ours` target.
+//   BENCH_TELEMETRY_ROUNDS=6     rounds of the telemetry-cost pairs (metrics+tracing on vs both off, see
+//                                lib/telemetry.mjs; even, so both start orders run equally often); 0 skips
+//                                them (quick: 1). Needs the `ours` target.
 //   BENCH_TELEMETRY_SCENARIOS=get,list,create   scenarios of those pairs
 //   BENCH_TELEMETRY_TARGETS=ours-node24,ours   the runtimes the pairs run on (Node 24 as the image ships it,
 //                                Node 20); each must also be among the targets
@@ -44,7 +45,7 @@ const DEFAULTS = {
   noiseRetries: 2,
   quietWait: 30,
   skipBuild: false,
-  telemetryRounds: 5,
+  telemetryRounds: 6,
   telemetryScenarios: ['get', 'list', 'create'],
   telemetryTargets: ['ours-node24', 'ours'],
 };
