@@ -2,9 +2,11 @@
 // and checked — by a parser here and by promtool when it is installed (CI installs it).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import client from 'prom-client';
 import { LeanHistogram } from '../src/telemetry/histogram.js';
+import { DEFAULT_COLLECTORS } from '../src/telemetry/runtime-metrics.js';
 import type { Todo } from '../src/todos/repository.js';
 import { assertProblem, freshRedisPrefix, freshSchema, http, postgres, redis, spawnService, startService, type TestService } from './helpers.js';
 import { startProxy } from './tcp-proxy.js';
@@ -221,6 +223,31 @@ describe('metrics', () => {
     assert.equal(sample(m.get('todos_stored'), {}), '1');
     assert.equal(sample(m.get('db_query_duration_seconds'), { operation: 'create', outcome: 'ok' }, 'db_query_duration_seconds_count'), '1');
     assert.equal(sample(m.get('db_query_duration_seconds'), { operation: 'get', outcome: 'ok' }, 'db_query_duration_seconds_count'), '2');
+  });
+
+  test('every garbage collection is counted, those of a synchronous burst too', async () => {
+    const minor = async () => Number(sample((await scrape(svc.url)).get('nodejs_gc_duration_seconds'), { kind: 'minor' }, 'nodejs_gc_duration_seconds_count') ?? 0);
+    // An independent count over the same process (the service runs in this one): an observer reading every entry.
+    let observed = 0;
+    const observer = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) observed++;
+    });
+    observer.observe({ entryTypes: ['gc'] });
+    const before = await minor();
+    // Young-generation collections back to back, without a turn of the event loop between them.
+    const keep: unknown[][] = [];
+    for (let i = 0; i < 80_000; i++) keep[i % 16] = new Array<unknown>(1000).fill(i);
+    await new Promise((resolve) => setImmediate(resolve));
+    const after = await minor();
+    await new Promise((resolve) => setImmediate(resolve));
+    observer.disconnect();
+    assert.ok(observed >= 20, `the burst ran ${observed} minor collections (expected many)`);
+    // The scrapes themselves may collect too, inside or outside the observer's window: a few either way.
+    assert.ok(Math.abs(after - before - observed) <= 3, `counted ${after - before} minor collections, the observer saw ${observed}`);
+  });
+
+  test('the runtime collectors are prom-client\'s defaults, without its GC observer', () => {
+    assert.deepEqual(Object.keys(DEFAULT_COLLECTORS).sort(), client.collectDefaultMetrics.metricsList.filter((name) => name !== 'gc').sort());
   });
 
   test('the exposition passes `promtool check metrics` with no findings', { skip: promtoolSkip }, async () => {

@@ -5,6 +5,7 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import client from 'prom-client';
 import type { BuildInfo } from '../build-info.js';
 import { LeanHistogram, type HistogramSeries } from './histogram.js';
+import { collectRuntimeMetrics } from './runtime-metrics.js';
 
 export interface Metrics {
   /** false (METRICS_ENABLED=false): every method below does nothing and there is no /metrics. */
@@ -18,6 +19,8 @@ export interface Metrics {
   cacheEvent(result: 'hit' | 'miss' | 'error'): void;
   /** Where scrape-time gauges read from; set by whoever owns the thing measured. */
   sources: MetricSources;
+  /** Stops what runs in the background (the GC recording); the service calls it when it closes. */
+  close(): void;
 }
 
 export interface MetricSources {
@@ -40,12 +43,13 @@ export function disabledMetrics(): Metrics {
     observeQuery: nothing,
     cacheEvent: nothing,
     sources: {},
+    close: nothing,
   };
 }
 
 export function createMetrics(build: BuildInfo, version: string, storageKind: string): Metrics {
   const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
+  const runtime = collectRuntimeMetrics(registry, 20);
   // prom-client also exports these gauges with a counter's `_total` suffix, which promtool rejects; the same
   // numbers stay available as nodejs_active_handles, nodejs_active_requests and nodejs_active_resources.
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
@@ -194,6 +198,7 @@ export function createMetrics(build: BuildInfo, version: string, storageKind: st
     },
     cacheEvent: (result) => cache.labels(result).inc(),
     sources,
+    close: () => runtime.close(),
   };
 }
 
