@@ -216,6 +216,32 @@ test('a root request is sampled on the trace id it answers with: the sampled one
   }
 });
 
+test('every request gets trace and span ids of its own: well-formed, never repeated, across many pools of randomness', async () => {
+  const svc = await startService({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9', OTEL_TRACES_SAMPLER: 'always_off' });
+  try {
+    const answers: string[][] = [];
+    // ~85 requests draw on one pool of random bytes: 400 requests cross several refills.
+    for (let batch = 0; batch < 20; batch++) {
+      const rs = await Promise.all(Array.from({ length: 20 }, () => http(svc.url, 'GET', '/health')));
+      for (const r of rs) answers.push((r.headers.get('traceresponse') ?? '').split('-'));
+    }
+    const traceIds = answers.map((a) => a[1]!);
+    const spanIds = answers.map((a) => a[2]!);
+    for (const id of traceIds) assert.match(id, /^[0-9a-f]{32}$/);
+    for (const id of spanIds) assert.match(id, /^[0-9a-f]{16}$/);
+    assert.equal(new Set(traceIds).size, 400, 'no trace id repeats');
+    assert.equal(new Set(spanIds).size, 400, 'no span id repeats');
+    assert.ok(!traceIds.includes('0'.repeat(32)) && !spanIds.includes('0'.repeat(16)), 'the invalid all-zero ids are never used');
+    // Random hex uses every digit about equally: 400 × 48 digits, ~1200 of each.
+    const counts = new Map<string, number>();
+    for (const c of traceIds.join('') + spanIds.join('')) counts.set(c, (counts.get(c) ?? 0) + 1);
+    assert.equal(counts.size, 16);
+    for (const [digit, n] of counts) assert.ok(n > 1000 && n < 1400, `digit ${digit} appears ${n} times`);
+  } finally {
+    await svc.dispose();
+  }
+});
+
 describe('tracing with PostgreSQL and Redis', { skip: postgres.skip ?? redis.skip }, () => {
   test('each Redis call and each database query is a child span of the request span', async () => {
     const receiver = await otlpReceiver();
