@@ -219,6 +219,9 @@ describe('metrics', () => {
     for (const name of ['nodejs_eventloop_lag_p99_seconds', 'nodejs_eventloop_utilization_ratio', 'nodejs_heap_size_used_bytes', 'nodejs_gc_duration_seconds', 'process_resident_memory_bytes']) {
       assert.ok(m.has(name), `${name} is exported`);
     }
+    for (const kind of ['minor', 'major', 'incremental', 'weakcb']) {
+      assert.match(sample(m.get('nodejs_gc_duration_seconds'), { kind }, 'nodejs_gc_duration_seconds_count') ?? '', /^\d+$/, `GC kind ${kind} is exported`);
+    }
     assert.equal(sample(m.get('todo_service_build_info'), { node_version: process.version, storage: 'sqlite', version: '1.0.0' }), '1');
     assert.equal(sample(m.get('todos_stored'), {}), '1');
     assert.equal(sample(m.get('db_query_duration_seconds'), { operation: 'create', outcome: 'ok' }, 'db_query_duration_seconds_count'), '1');

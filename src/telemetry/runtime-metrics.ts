@@ -76,6 +76,8 @@ export function collectRuntimeMetrics(registry: client.Registry, eventLoopMonito
     if (!s) series.set(kind, (s = gc.labels(kind)));
     return s;
   };
+  // Every kind is exported from the start (at 0), so a query over it is never empty before a collection.
+  for (const kind of new Set(Object.values(GC_KINDS))) seriesOf(kind);
 
   // A profiler's record is read by stopping it; the next one starts at once. A collection that would run
   // during the stop itself is the only one not counted.
