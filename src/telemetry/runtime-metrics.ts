@@ -20,7 +20,7 @@ import processRequests from 'prom-client/lib/metrics/processRequests.js';
 import processResources from 'prom-client/lib/metrics/processResources.js';
 import processStartTime from 'prom-client/lib/metrics/processStartTime.js';
 import version from 'prom-client/lib/metrics/version.js';
-import { LeanHistogram, type HistogramSeries } from './histogram.js';
+import { LeanHistogram } from './histogram.js';
 
 /**
  * What prom-client's collectDefaultMetrics runs, by its names (`collectDefaultMetrics.metricsList`), without
@@ -70,14 +70,8 @@ export function collectRuntimeMetrics(registry: client.Registry, eventLoopMonito
     registry,
     () => readGc(),
   );
-  const series = new Map<string, HistogramSeries>();
-  const seriesOf = (kind: string) => {
-    let s = series.get(kind);
-    if (!s) series.set(kind, (s = gc.labels(kind)));
-    return s;
-  };
   // Every kind is exported from the start (at 0), so a query over it is never empty before a collection.
-  for (const kind of new Set(Object.values(GC_KINDS))) seriesOf(kind);
+  for (const kind of new Set(Object.values(GC_KINDS))) gc.labels(kind);
 
   // A profiler's record is read by stopping it; the next one starts at once. A collection that would run
   // during the stop itself is the only one not counted.
@@ -88,7 +82,8 @@ export function collectRuntimeMetrics(registry: client.Registry, eventLoopMonito
     const { statistics } = profiler.stop();
     profiler = new GCProfiler();
     profiler.start();
-    for (const { gcType, cost } of statistics) seriesOf(GC_KINDS[gcType] ?? 'other').observe(cost / 1e6); // cost: µs
+    // A few hundred collections a second at most; labels() finds the series kept for the kind.
+    for (const { gcType, cost } of statistics) gc.labels(GC_KINDS[gcType] ?? 'other').observe(cost / 1e6); // cost: µs
   };
   // Read at every scrape (the histogram's beforeRead) and every second, so the record held inside V8 stays
   // small (a few hundred entries) between scrapes.

@@ -134,25 +134,24 @@ class IdPool {
   ) {}
 
   traceId(): string {
-    let id: string;
-    do id = this.take(32);
-    while (id === this.invalidTraceId);
-    return id;
+    return this.take(32, this.invalidTraceId);
   }
 
   spanId(): string {
-    let id: string;
-    do id = this.take(16);
-    while (id === this.invalidSpanId);
-    return id;
+    return this.take(16, this.invalidSpanId);
   }
 
-  private take(chars: number): string {
-    if (this.at + chars > this.hex.length) {
-      this.hex = randomFillSync(this.bytes).toString('hex');
-      this.at = 0;
-    }
-    return this.hex.slice(this.at, (this.at += chars));
+  /** The next `chars` hex digits of the pool, other than `invalid`. */
+  private take(chars: number, invalid: string): string {
+    let id: string;
+    do {
+      if (this.at + chars > this.hex.length) {
+        this.hex = randomFillSync(this.bytes).toString('hex');
+        this.at = 0;
+      }
+      id = this.hex.slice(this.at, (this.at += chars));
+    } while (id === invalid);
+    return id;
   }
 }
 
