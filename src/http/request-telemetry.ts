@@ -100,11 +100,17 @@ function startServerSpan(tracing: Tracing, req: FastifyRequest, reply: FastifyRe
   if (trace.span) req.traceContext = trace.span;
 }
 
+/** The URL without its query. */
+function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query < 0 ? url : url.slice(0, query);
+}
+
 /** The server span's attributes (HTTP semantic conventions), all known once the response is, and its end. */
 function endServerSpan(span: ServerSpan, req: FastifyRequest, route: string | undefined, status: number): void {
   const attributes: Attributes = {
     'http.request.method': req.method,
-    'url.path': req.url.split('?', 1)[0]!,
+    'url.path': pathOf(req.url),
     'url.scheme': req.protocol,
     'client.address': req.ip,
     'user_agent.original': req.headers['user-agent'] ?? '',

@@ -108,7 +108,6 @@ function hrTime(ms: number): HrTime {
   return [seconds, Math.round((ms - seconds * 1000) * 1e6)];
 }
 
-const NOT_ENDED: HrTime = [0, 0];
 const UNSET: SpanStatus = { code: 0 }; // SpanStatusCode.UNSET
 const NO_ATTRIBUTES: Attributes = Object.freeze({});
 const NO_EVENTS: TimedEvent[] = Object.freeze([]) as unknown as TimedEvent[];
@@ -139,6 +138,18 @@ class IdPool {
 
   spanId(): string {
     return this.take(16, this.invalidSpanId);
+  }
+
+  /**
+   * A copy of an id that does not hold on to its pool. A substring of V8 is a view into its parent string, so
+   * an id kept by a span waiting for its batch would keep the whole 4 KiB pool alive, and every collection in
+   * between would copy and then promote it. Pieces shorter than 13 characters are copied instead (V8 makes no
+   * views that short), and the id is made of those.
+   */
+  static detached(id: string): string {
+    let copy = id.slice(0, 8);
+    for (let at = 8; at < id.length; at += 8) copy += id.slice(at, at + 8);
+    return copy;
   }
 
   /** The next `chars` hex digits of the pool, other than `invalid`. */
@@ -172,21 +183,14 @@ interface SpanSink {
  * shape; its times come from the monotonic clock, anchored to the wall clock when it starts, as the SDK's are.
  */
 class RecordedSpan implements ReadableSpan, ServerSpan {
-  readonly startTime: HrTime;
-  endTime: HrTime = NOT_ENDED;
-  duration: HrTime = NOT_ENDED;
   ended = false;
   status: SpanStatus = UNSET;
   events: TimedEvent[] = NO_EVENTS;
-  readonly links = NO_LINKS;
-  readonly droppedAttributesCount = 0;
-  readonly droppedEventsCount = 0;
-  readonly droppedLinksCount = 0;
-  readonly resource: Resource;
-  readonly instrumentationScope: InstrumentationScope;
   /** Declared (undefined) in every span, set in children and continued traces: one shape for all. */
   readonly parentSpanContext?: SpanContext;
+  /** performance.now() when the span started and when it ended (NaN until then). */
   private readonly started: number;
+  private endedAt = Number.NaN;
   /** Date.now() − performance.now() when the span started. */
   private readonly epochOffset: number;
 
@@ -199,11 +203,48 @@ class RecordedSpan implements ReadableSpan, ServerSpan {
     public attributes: Attributes,
   ) {
     if (parent) this.parentSpanContext = parent;
-    this.resource = sink.resource;
-    this.instrumentationScope = sink.scope;
     this.started = performance.now();
     this.epochOffset = Date.now() - this.started;
-    this.startTime = hrTime(this.epochOffset + this.started);
+  }
+
+  // A span waits up to a second for its batch, and what it holds is copied by the young-generation collections
+  // meanwhile, then promoted to the old generation (docs/DECISIONS.md, "Observability"). So what every span has
+  // alike is read from the prototype, and the times are kept as numbers and made into OpenTelemetry's
+  // [seconds, nanoseconds] pairs when read (by the exporter, once).
+  get resource(): Resource {
+    return this.sink.resource;
+  }
+
+  get instrumentationScope(): InstrumentationScope {
+    return this.sink.scope;
+  }
+
+  get links(): ReadableSpan['links'] {
+    return NO_LINKS;
+  }
+
+  get droppedAttributesCount(): number {
+    return 0;
+  }
+
+  get droppedEventsCount(): number {
+    return 0;
+  }
+
+  get droppedLinksCount(): number {
+    return 0;
+  }
+
+  get startTime(): HrTime {
+    return hrTime(this.epochOffset + this.started);
+  }
+
+  get endTime(): HrTime {
+    return this.ended ? hrTime(this.epochOffset + this.endedAt) : [0, 0];
+  }
+
+  get duration(): HrTime {
+    return this.ended ? hrTime(this.endedAt - this.started) : [0, 0];
   }
 
   spanContext(): SpanContext {
@@ -237,9 +278,7 @@ class RecordedSpan implements ReadableSpan, ServerSpan {
 
   end(): void {
     if (this.ended) return;
-    const now = performance.now();
-    this.endTime = hrTime(this.epochOffset + now);
-    this.duration = hrTime(now - this.started);
+    this.endedAt = performance.now();
     this.ended = true;
     this.sink.processor.onEnd(this);
   }
@@ -296,6 +335,15 @@ export async function startTracing(config: Config['tracing'], serviceVersion: st
   const { ROOT_CONTEXT, SpanKind } = api;
   const { SamplingDecision } = sdk;
   const noLinks: never[] = [];
+  // "GET /api/todos/:id": one string per method and route template, not a new one per request.
+  const names = new Map<string, Map<string, string>>();
+  const spanName = (method: string, route: string) => {
+    let byMethod = names.get(route);
+    if (!byMethod) names.set(route, (byMethod = new Map<string, string>()));
+    let name = byMethod.get(method);
+    if (name === undefined) byMethod.set(method, (name = `${method} ${route}`));
+    return name;
+  };
 
   return {
     api,
@@ -306,19 +354,19 @@ export async function startTracing(config: Config['tracing'], serviceVersion: st
       const continues = remote !== undefined && api.trace.isSpanContextValid(remote);
       const traceId = continues ? remote.traceId : ids.traceId();
       const spanId = ids.spanId();
-      const name = route ? `${method} ${route}` : method;
+      const name = route ? spanName(method, route) : method;
       // The sampler sees what the SDK's tracer would give it: the parent context, the trace id, the span name
       // and kind; no attributes (they are set when the response is known) and no links.
       const decision = headSampler.shouldSample(parent, traceId, name, SpanKind.SERVER, NO_ATTRIBUTES, noLinks);
       if (decision.decision !== SamplingDecision.RECORD_AND_SAMPLED) return { traceId, spanId, span: undefined };
-      const context = sampledContext(traceId, spanId, decision.traceState ?? remote?.traceState);
+      const context = sampledContext(IdPool.detached(traceId), IdPool.detached(spanId), decision.traceState ?? remote?.traceState);
       const span = new RecordedSpan(sink, name, SpanKind.SERVER, context, continues ? remote : undefined, NO_ATTRIBUTES);
       return { traceId, spanId, span };
     },
     startSpan(parent, name, kind, attributes) {
       if (!parent) return undefined;
       const parentContext = parent.spanContext();
-      const context = sampledContext(parentContext.traceId, ids.spanId(), parentContext.traceState);
+      const context = sampledContext(parentContext.traceId, IdPool.detached(ids.spanId()), parentContext.traceState);
       return new RecordedSpan(sink, name, kind, context, parentContext, attributes);
     },
     async shutdown() {
