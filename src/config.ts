@@ -9,6 +9,7 @@ import Value from 'typebox/value';
 const LogLevel = Type.Union(
   ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
 );
+const OtlpProtocol = Type.Union([Type.Literal('http/protobuf'), Type.Literal('http/json')]);
 
 /** The environment contract of the service. `description` is what the README's config table says. */
 export const ConfigSchema = Type.Object({
@@ -33,6 +34,11 @@ export const ConfigSchema = Type.Object({
   METRICS_ENABLED: Type.Boolean({ default: true, description: '`false`: no Prometheus metrics are kept and `/metrics` answers 404 (`/metrics/json` stays).' }),
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://.+', description: 'OTLP/HTTP collector base URL (traces go to `<url>/v1/traces`). Unset (and no traces endpoint): tracing is off and its SDK is never loaded.' })),
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://.+', description: 'Full OTLP/HTTP traces URL; wins over the base endpoint.' })),
+  OTEL_EXPORTER_OTLP_PROTOCOL: Type.Union(OtlpProtocol.anyOf, {
+    default: 'http/protobuf',
+    description: 'OTLP/HTTP encoding: `http/protobuf` (the specification\'s default) or `http/json`; `grpc` is not supported.',
+  }),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: Type.Optional(Type.Union(OtlpProtocol.anyOf, { description: 'The encoding of traces; wins over the general protocol.' })),
   OTEL_EXPORTER_OTLP_HEADERS: Type.Optional(Type.String({ description: 'Headers for the collector, `key=value,key2=value2`.' })),
   OTEL_EXPORTER_OTLP_TIMEOUT: Type.Integer({ minimum: 1, default: 10_000, description: 'Milliseconds an export batch may take, retries included, before it is dropped.' }),
   OTEL_SERVICE_NAME: Type.String({ minLength: 1, default: 'todo-service', description: 'service.name of the exported spans.' }),
@@ -78,6 +84,7 @@ export interface Config {
   tracing:
     | {
         tracesUrl: string;
+        protocol: 'http/protobuf' | 'http/json';
         headers: string | undefined;
         serviceName: string;
         resourceAttributes: string | undefined;
@@ -172,6 +179,7 @@ function tracingConfig(c: RawConfig): Config['tracing'] {
   if (!tracesUrl || c.OTEL_SDK_DISABLED) return undefined;
   return {
     tracesUrl,
+    protocol: c.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? c.OTEL_EXPORTER_OTLP_PROTOCOL,
     headers: c.OTEL_EXPORTER_OTLP_HEADERS,
     serviceName: c.OTEL_SERVICE_NAME,
     resourceAttributes: c.OTEL_RESOURCE_ATTRIBUTES,

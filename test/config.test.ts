@@ -61,6 +61,21 @@ test('every bad key is reported in one error', () => {
   );
 });
 
+test('the OTLP protocol: protobuf by default, the traces variable wins, gRPC is refused', () => {
+  const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' };
+  assert.equal(loadConfig(endpoint).tracing?.protocol, 'http/protobuf');
+  assert.equal(loadConfig({ ...endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }).tracing?.protocol, 'http/json');
+  assert.equal(
+    loadConfig({ ...endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' }).tracing?.protocol,
+    'http/protobuf',
+  );
+  assert.throws(
+    () => loadConfig({ ...endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }),
+    /OTEL_EXPORTER_OTLP_PROTOCOL="grpc": expected one of http\/protobuf, http\/json/,
+  );
+  assert.throws(() => loadConfig({ ...endpoint, OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http' }), /OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="http"/);
+});
+
 test('credentials with any origin is refused', () => {
   assert.throws(() => loadConfig({ CORS_CREDENTIALS: 'true' }), /CORS_CREDENTIALS=true: needs an explicit CORS_ORIGINS list/);
   assert.throws(() => loadConfig({ CORS_CREDENTIALS: 'true', CORS_ORIGINS: 'https://a.example,*' }), ConfigError);

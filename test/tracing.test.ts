@@ -7,6 +7,8 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Todo } from '../src/todos/repository.js';
+// @ts-expect-error: the benchmark is plain JavaScript without type declarations
+import * as otlp from '../bench/lib/otlp.mjs';
 import { freshRedisPrefix, freshSchema, http, postgres, redis, spawnService, startService, tempDir, type TestService } from './helpers.js';
 
 interface OtlpSpan {
@@ -15,6 +17,8 @@ interface OtlpSpan {
   parentSpanId?: string;
   name: string;
   kind: number;
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
   attributes: { key: string; value: Record<string, unknown> }[];
   status?: { code?: number; message?: string };
   events?: { name: string; attributes: { key: string; value: Record<string, unknown> }[] }[];
@@ -31,21 +35,29 @@ interface Receiver {
 }
 
 /**
- * Collects the spans of OTLP/HTTP JSON export requests. `answers` are the statuses of the first export requests
+ * Collects the spans of OTLP/HTTP export requests, protobuf or JSON (bench/lib/otlp.mjs reads both). `answers` are the statuses of the first export requests
  * (a 503 comes with `Retry-After: 0`); later ones get 200.
  */
+const { decodeTraceRequest } = otlp as { decodeTraceRequest: (body: Buffer, contentType: string) => OtlpSpan[] };
+
 async function otlpReceiver(answers: number[] = []): Promise<Receiver> {
   const spans: OtlpSpan[] = [];
   const batches: Receiver['batches'] = [];
   const contentTypes: string[] = [];
   const server: Server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      contentTypes.push(req.headers['content-type'] ?? '');
+      const contentType = req.headers['content-type'] ?? '';
+      contentTypes.push(contentType);
       if (req.url !== '/v1/traces') return res.writeHead(404).end();
-      const payload = JSON.parse(body) as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] };
-      const received = payload.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans));
+      let received: OtlpSpan[];
+      try {
+        received = decodeTraceRequest(Buffer.concat(chunks), contentType);
+      } catch (error) {
+        batches.push({ status: 400, spans: [] });
+        return res.writeHead(400, { 'content-type': 'text/plain' }).end(String(error));
+      }
       const status = answers[batches.length] ?? 200;
       batches.push({ status, spans: received });
       if (status < 300) spans.push(...received);
@@ -107,7 +119,7 @@ describe('tracing', () => {
     const line = svc.logs.find((l) => l.msg === 'request completed' && l.request_id === r.headers.get('x-request-id'));
     assert.equal(line?.trace_id, traceId);
     assert.equal(line?.span_id, server.spanId);
-    assert.ok(receiver.contentTypes.every((t) => t.startsWith('application/json')));
+    assert.ok(receiver.contentTypes.every((t) => t === 'application/x-protobuf'), 'protobuf, the specification\'s default');
   });
 
   test('without a traceparent a new trace starts; a log line written inside the handler carries its ids', async () => {
@@ -210,6 +222,34 @@ test('a root request is sampled on the trace id it answers with: the sampled one
     const exported = new Set(receiver.spans.map((s) => s.traceId));
     assert.deepEqual(unsampled.filter(([, traceId]) => exported.has(traceId!)), []);
     assert.equal(new Set(answers.map((a) => a[1])).size, 40, 'each root request has a trace of its own');
+  } finally {
+    await svc.dispose();
+    await receiver.close();
+  }
+});
+
+test('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/json sends JSON, winning over OTEL_EXPORTER_OTLP_PROTOCOL; span times fall within the request', async () => {
+  const receiver = await otlpReceiver();
+  const svc = await startService({
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+    OTEL_BSP_SCHEDULE_DELAY: '50',
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
+  });
+  try {
+    const before = BigInt(Date.now()) * 1_000_000n;
+    const r = await http(svc.url, 'GET', '/api/todos/1');
+    const after = BigInt(Date.now() + 1) * 1_000_000n;
+    const [, traceId, spanId] = (r.headers.get('traceresponse') ?? '').split('-');
+    const server = await waitFor('the server span', () => receiver.spans.find((s) => s.traceId === traceId && s.spanId === spanId));
+    const db = await waitFor('the database span', () => receiver.spans.find((s) => s.traceId === traceId && s.parentSpanId === spanId));
+    assert.ok(receiver.contentTypes.length > 0 && receiver.contentTypes.every((t) => t === 'application/json'), receiver.contentTypes.join());
+    const times = (s: OtlpSpan) => [BigInt(String(s.startTimeUnixNano)), BigInt(String(s.endTimeUnixNano))] as const;
+    const [start, end] = times(server);
+    const [dbStart, dbEnd] = times(db);
+    assert.ok(before <= start && start <= end && end <= after, `the request span lies within the request (${before} ≤ ${start} ≤ ${end} ≤ ${after})`);
+    // A millisecond of slack: the two spans' wall-clock anchors are read separately.
+    assert.ok(start - 1_000_000n <= dbStart && dbStart <= dbEnd && dbEnd <= end + 1_000_000n, 'the database span lies within the request span');
   } finally {
     await svc.dispose();
     await receiver.close();
@@ -357,7 +397,7 @@ describe('exporting to a collector that fails', () => {
   test('an export thread that has died is replaced for the next batch', async () => {
     const { ExportThreadTransport } = await import('../src/telemetry/export-thread.js');
     const receiver = await otlpReceiver();
-    const transport = new ExportThreadTransport(`${receiver.url}/v1/traces`, {}, 'test');
+    const transport = new ExportThreadTransport(`${receiver.url}/v1/traces`, { 'content-type': 'application/json' }, 'test');
     try {
       const batch = () => new TextEncoder().encode(JSON.stringify({ resourceSpans: [] }));
       assert.equal((await transport.send(batch(), 2000)).status, 'success');

@@ -9,6 +9,7 @@
 // rounds, side by side both servers see the same machine. The verdict is the median of the per-round ratios.
 
 import { createServer } from 'node:http';
+import { decodeTraceRequest } from './otlp.mjs';
 
 export const TELEMETRY_VARIANTS = [
   { name: 'off', label: 'metrics off, tracing off', env: { METRICS_ENABLED: 'false' } },
@@ -28,7 +29,7 @@ export const TELEMETRY_VARIANTS = [
 /** Maximum share of throughput the "on" variant may lose. */
 export const TELEMETRY_TARGET_COST = 0.1;
 
-/** An OTLP/HTTP JSON receiver that counts what it gets and answers 200. */
+/** An OTLP/HTTP receiver (protobuf or JSON) that counts what it gets and answers 200. */
 export async function startOtlpSink() {
   const stats = { requests: 0, spans: 0, bytes: 0, badRequests: 0 };
   const server = createServer((req, res) => {
@@ -39,9 +40,7 @@ export async function startOtlpSink() {
       stats.requests++;
       stats.bytes += body.length;
       try {
-        for (const rs of JSON.parse(body.toString('utf8')).resourceSpans ?? []) {
-          for (const ss of rs.scopeSpans ?? []) stats.spans += ss.spans?.length ?? 0;
-        }
+        stats.spans += decodeTraceRequest(body, req.headers['content-type']).length;
       } catch {
         stats.badRequests++;
       }

@@ -1,4 +1,4 @@
-// The OTLP exporter's transport: the serialized batch (OpenTelemetry's JSON serializer runs on the main thread)
+// The OTLP exporter's transport: the serialized batch (OpenTelemetry's serializer runs on the main thread)
 // is handed to a worker thread, which POSTs it to the collector with node:http and answers with the outcome.
 //
 // Why a thread: Node's HTTP client shares its classes with the HTTP server (OutgoingMessage, IncomingMessage,
@@ -66,7 +66,7 @@ function exportThreadMain(): void {
           method: 'POST',
           agent,
           timeout: timeoutMillis,
-          headers: { ...headers, 'content-type': 'application/json', 'content-length': body.length, 'user-agent': userAgent },
+          headers: { ...headers, 'content-length': body.length, 'user-agent': userAgent },
         },
         (res) => {
           const chunks: Buffer[] = [];

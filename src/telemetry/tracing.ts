@@ -1,9 +1,9 @@
 // OpenTelemetry tracing, loaded only when an OTLP endpoint is configured: without one, none of the SDK is even
 // imported and requests pay nothing. With one: W3C traceparent/tracestate in and out, a server span per
-// sampled request, client spans for its database and Redis calls, OTLP/HTTP (JSON) export in batches.
+// sampled request, client spans for its database and Redis calls, OTLP/HTTP export (protobuf, or JSON) in batches.
 //
 // The standard parts are OpenTelemetry's own: the W3C propagators, the configured sampler, the batch span
-// processor, the OTLP JSON serializer and export delegate. The ids come from a pool of random hex (IdPool,
+// processor, the OTLP serializers and export delegate. The ids come from a pool of random hex (IdPool,
 // below), as every request needs two, sampled or not. A span itself is a small
 // record of ours (RecordedSpan, a ReadableSpan as the processor and exporter read it), not the SDK's Span: the
 // SDK validates every attribute (a WeakSet per value), consults its self-metrics and builds a context per span:
@@ -305,13 +305,19 @@ export async function startTracing(config: Config['tracing'], serviceVersion: st
   const propagator = new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] });
   api.propagation.setGlobalPropagator(propagator);
 
-  const transport = new ExportThreadTransport(config.tracesUrl, parseHeaders(config.headers), `todo-service/${serviceVersion}`);
+  const json = config.protocol === 'http/json';
+  const transport = new ExportThreadTransport(
+    config.tracesUrl,
+    { ...parseHeaders(config.headers), 'content-type': json ? 'application/json' : 'application/x-protobuf' },
+    `todo-service/${serviceVersion}`,
+  );
   const exporter = new exporterBase.OTLPExporterBase(
     exporterBase.createOtlpNetworkExportDelegate(
       { timeoutMillis: config.exportTimeoutMs, concurrencyLimit: 30, compression: 'none' },
-      transformer.JsonTraceSerializer,
+      json ? transformer.JsonTraceSerializer : transformer.ProtobufTraceSerializer,
       new exporterBase.ExporterMetrics({
-        componentType: 'otlp_http_json_span_exporter',
+        // The semantic conventions' otel.component.type of OTLP/HTTP span exporters (protobuf is the plain one).
+        componentType: json ? 'otlp_http_json_span_exporter' : 'otlp_http_span_exporter',
         metricsHelper: transformer.TraceExporterMetricsHelper,
         url: config.tracesUrl,
         meterProvider: undefined,
