@@ -108,6 +108,7 @@ function hrTime(ms: number): HrTime {
   return [seconds, Math.round((ms - seconds * 1000) * 1e6)];
 }
 
+const NOT_ENDED: HrTime = Object.freeze([0, 0]) as unknown as HrTime;
 const UNSET: SpanStatus = { code: 0 }; // SpanStatusCode.UNSET
 const NO_ATTRIBUTES: Attributes = Object.freeze({});
 const NO_EVENTS: TimedEvent[] = Object.freeze([]) as unknown as TimedEvent[];
@@ -240,11 +241,11 @@ class RecordedSpan implements ReadableSpan, ServerSpan {
   }
 
   get endTime(): HrTime {
-    return this.ended ? hrTime(this.epochOffset + this.endedAt) : [0, 0];
+    return this.ended ? hrTime(this.epochOffset + this.endedAt) : NOT_ENDED;
   }
 
   get duration(): HrTime {
-    return this.ended ? hrTime(this.endedAt - this.started) : [0, 0];
+    return this.ended ? hrTime(this.endedAt - this.started) : NOT_ENDED;
   }
 
   spanContext(): SpanContext {
@@ -305,19 +306,23 @@ export async function startTracing(config: Config['tracing'], serviceVersion: st
   const propagator = new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] });
   api.propagation.setGlobalPropagator(propagator);
 
-  const json = config.protocol === 'http/json';
+  // Each protocol's serializer, content type and otel.component.type (the semantic conventions' names).
+  const encodings = {
+    'http/protobuf': { serializer: transformer.ProtobufTraceSerializer, contentType: 'application/x-protobuf', component: 'otlp_http_span_exporter' },
+    'http/json': { serializer: transformer.JsonTraceSerializer, contentType: 'application/json', component: 'otlp_http_json_span_exporter' },
+  };
+  const encoding = encodings[config.protocol];
   const transport = new ExportThreadTransport(
     config.tracesUrl,
-    { ...parseHeaders(config.headers), 'content-type': json ? 'application/json' : 'application/x-protobuf' },
+    { ...parseHeaders(config.headers), 'content-type': encoding.contentType },
     `todo-service/${serviceVersion}`,
   );
   const exporter = new exporterBase.OTLPExporterBase(
     exporterBase.createOtlpNetworkExportDelegate(
       { timeoutMillis: config.exportTimeoutMs, concurrencyLimit: 30, compression: 'none' },
-      json ? transformer.JsonTraceSerializer : transformer.ProtobufTraceSerializer,
+      encoding.serializer,
       new exporterBase.ExporterMetrics({
-        // The semantic conventions' otel.component.type of OTLP/HTTP span exporters (protobuf is the plain one).
-        componentType: json ? 'otlp_http_json_span_exporter' : 'otlp_http_span_exporter',
+        componentType: encoding.component,
         metricsHelper: transformer.TraceExporterMetricsHelper,
         url: config.tracesUrl,
         meterProvider: undefined,
