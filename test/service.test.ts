@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { http, startService, type TestService } from './helpers.js';
+import { http, spawnService, startService, type TestService } from './helpers.js';
 
 let svc: TestService;
 before(async () => {
@@ -93,6 +93,22 @@ test('one JSON log line per request with the recorder fields', async () => {
   assert.equal(line.remote_addr, '127.0.0.1');
   assert.equal(line.user_agent, 'tester/1.0');
   assert.ok(typeof line.time === 'string' && !Number.isNaN(Date.parse(line.time)));
+});
+
+test('the production log destination: every line reaches stdout whole, non-ASCII too, the last ones at SIGTERM', async () => {
+  // The bundle as a process, writing to its real stdout (the tests above capture the logger in-process).
+  // Lines are batched as UTF-8 bytes, so a character of two bytes must not cut or shift a line; and the
+  // batch still pending when SIGTERM comes is written before the exit.
+  const proc = await spawnService();
+  const agent = 'tëst-agent/1.0 (ü)'; // sent as Latin-1 bytes, logged as UTF-8
+  const ids = Array.from({ length: 300 }, (_, i) => `stdout-${i}`);
+  for (let i = 0; i < ids.length; i += 30) {
+    await Promise.all(ids.slice(i, i + 30).map((id) => fetch(`${proc.url}/api/todos/${id.length}`, { headers: { 'x-request-id': id, 'user-agent': agent } })));
+  }
+  assert.equal(await proc.stop(), 0);
+  const lines = proc.logs.filter((l) => l.msg === 'request completed' && typeof l.request_id === 'string' && l.request_id.startsWith('stdout-'));
+  assert.deepEqual(lines.map((l) => l.request_id).sort(), [...ids].sort());
+  for (const line of lines) assert.equal(line.user_agent, agent);
 });
 
 describe('CORS', () => {
