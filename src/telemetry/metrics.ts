@@ -56,10 +56,13 @@ export function createMetrics(build: BuildInfo, version: string, storageKind: st
     registry.removeSingleMetric(name);
   }
 
-  // The label children of each method/route/status, kept after the first request (the key space is bounded
-  // by the routes), with the requests counted since the last scrape.
+  // The label children of each route/method/status, kept after the first request (the key space is bounded
+  // by the routes), with the requests counted since the last scrape. Looked up through one map per label, not
+  // by a key string joined per request: the route and method strings are the same objects on every request,
+  // so their hashes are cached, where a new key string is hashed and compared character by character.
   type Child = { count: client.Counter; uncounted: number; duration: HistogramSeries; size: HistogramSeries };
-  const children = new Map<string, Child>();
+  const children: Child[] = [];
+  const byRoute = new Map<string, Map<string, Map<number, Child>>>();
 
   // Counting costs a plain increment per request: the counter and the in-flight gauge take their values at
   // scrape time (collect), instead of a prom-client call (label validation, hashing) on every request.
@@ -69,7 +72,7 @@ export function createMetrics(build: BuildInfo, version: string, storageKind: st
     labelNames: ['method', 'route', 'status_code'] as const,
     registers: [registry],
     collect() {
-      for (const c of children.values()) {
+      for (const c of children) {
         if (c.uncounted === 0) continue;
         c.count.inc(c.uncounted);
         c.uncounted = 0;
@@ -164,8 +167,11 @@ export function createMetrics(build: BuildInfo, version: string, storageKind: st
   });
 
   const child = (method: string, route: string, status: number) => {
-    const key = `${method} ${route} ${status}`;
-    let c = children.get(key);
+    let byMethod = byRoute.get(route);
+    if (!byMethod) byRoute.set(route, (byMethod = new Map<string, Map<number, Child>>()));
+    let byStatus = byMethod.get(method);
+    if (!byStatus) byMethod.set(method, (byStatus = new Map<number, Child>()));
+    let c = byStatus.get(status);
     if (!c) {
       const code = String(status);
       c = {
@@ -174,7 +180,8 @@ export function createMetrics(build: BuildInfo, version: string, storageKind: st
         duration: duration.labels(method, route, code),
         size: size.labels(method, route),
       };
-      children.set(key, c);
+      byStatus.set(status, c);
+      children.push(c);
     }
     return c;
   };
