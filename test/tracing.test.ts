@@ -196,7 +196,7 @@ test('a root request is sampled on the trace id it answers with: the sampled one
   const svc = await startService({
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
     OTEL_BSP_SCHEDULE_DELAY: '50',
-    OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', // root requests: the ratio; with a sampled parent: sampled
+    OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', // root requests: the ratio; a continued trace: its parent's flag
     OTEL_TRACES_SAMPLER_ARG: '0.5',
   });
   try {
@@ -215,12 +215,19 @@ test('a root request is sampled on the trace id it answers with: the sampled one
     for (const [, traceId, spanId] of sampled) {
       await waitFor(`the span ${traceId}-${spanId}`, () => receiver.spans.find((s) => s.traceId === traceId && s.spanId === spanId && !s.parentSpanId));
     }
+    // A continued trace follows its parent's flag, whatever the ratio would say of its trace id: the ratio
+    // sampler keeps an id when the XOR of its four 32-bit words is below ratio × 2^32, so it would keep the
+    // first (0x000000cf) and drop the second (0xffffffff).
+    const unsampledParent = 'cccccccccccccccccccccccccccccc03';
+    const r = await http(svc.url, 'GET', '/api/todos', { headers: { traceparent: `00-${unsampledParent}-00f067aa0ba902b7-00` } });
+    assert.match(r.headers.get('traceresponse') ?? '', new RegExp(`^00-${unsampledParent}-[0-9a-f]{16}-00$`));
     // Spans are exported in order: once a request sent after all of them has arrived, so would have any of theirs.
-    const last = 'cccccccccccccccccccccccccccccc03';
+    const last = 'ffffffff000000000000000000000000';
     await http(svc.url, 'GET', '/api/todos', { headers: { traceparent: `00-${last}-00f067aa0ba902b7-01` } });
     await waitFor('the last request\'s span', () => receiver.spans.find((s) => s.traceId === last));
     const exported = new Set(receiver.spans.map((s) => s.traceId));
     assert.deepEqual(unsampled.filter(([, traceId]) => exported.has(traceId!)), []);
+    assert.ok(!exported.has(unsampledParent), 'a request under an unsampled parent exports nothing');
     assert.equal(new Set(answers.map((a) => a[1])).size, 40, 'each root request has a trace of its own');
   } finally {
     await svc.dispose();

@@ -75,21 +75,31 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
-/** Builds a sampler from the standard OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG values. */
-function sampler(sdk: typeof import('@opentelemetry/sdk-trace'), name: string, arg: number) {
+type Sampler = import('@opentelemetry/sdk-trace').Sampler;
+
+/**
+ * The sampler of the standard OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG values (`sampler`), and the one it
+ * asks for a request that continues no trace (`root`): for a parent-based sampler its root sampler, otherwise
+ * itself. A request without a valid parent asks `root` directly; ParentBasedSampler would look for the
+ * parent's span context in the context and then ask its root, which is the same decision with more steps on
+ * every request.
+ */
+function samplers(sdk: typeof import('@opentelemetry/sdk-trace'), name: string, arg: number): { sampler: Sampler; root: Sampler } {
+  const parentBased = (root: Sampler) => ({ sampler: new sdk.ParentBasedSampler({ root }), root });
+  const alone = (sampler: Sampler) => ({ sampler, root: sampler });
   switch (name) {
     case 'always_on':
-      return new sdk.AlwaysOnSampler();
+      return alone(new sdk.AlwaysOnSampler());
     case 'always_off':
-      return new sdk.AlwaysOffSampler();
+      return alone(new sdk.AlwaysOffSampler());
     case 'traceidratio':
-      return new sdk.TraceIdRatioBasedSampler(arg);
+      return alone(new sdk.TraceIdRatioBasedSampler(arg));
     case 'parentbased_always_off':
-      return new sdk.ParentBasedSampler({ root: new sdk.AlwaysOffSampler() });
+      return parentBased(new sdk.AlwaysOffSampler());
     case 'parentbased_traceidratio':
-      return new sdk.ParentBasedSampler({ root: new sdk.TraceIdRatioBasedSampler(arg) });
+      return parentBased(new sdk.TraceIdRatioBasedSampler(arg));
     default:
-      return new sdk.ParentBasedSampler({ root: new sdk.AlwaysOnSampler() });
+      return parentBased(new sdk.AlwaysOnSampler());
   }
 }
 
@@ -341,7 +351,7 @@ export async function startTracing(config: Config['tracing'], serviceVersion: st
     }),
     scope: { name: 'todo-service', version: serviceVersion },
   };
-  const headSampler = sampler(sdk, config.sampler, config.samplerArg);
+  const heads = samplers(sdk, config.sampler, config.samplerArg);
   const ids = new IdPool(api.INVALID_TRACEID, api.INVALID_SPANID);
   const { ROOT_CONTEXT, SpanKind } = api;
   const { SamplingDecision } = sdk;
@@ -368,7 +378,7 @@ export async function startTracing(config: Config['tracing'], serviceVersion: st
       const name = route ? spanName(method, route) : method;
       // The sampler sees what the SDK's tracer would give it: the parent context, the trace id, the span name
       // and kind; no attributes (they are set when the response is known) and no links.
-      const decision = headSampler.shouldSample(parent, traceId, name, SpanKind.SERVER, NO_ATTRIBUTES, noLinks);
+      const decision = (continues ? heads.sampler : heads.root).shouldSample(parent, traceId, name, SpanKind.SERVER, NO_ATTRIBUTES, noLinks);
       if (decision.decision !== SamplingDecision.RECORD_AND_SAMPLED) return { traceId, spanId, span: undefined };
       const context = sampledContext(IdPool.detached(traceId), IdPool.detached(spanId), decision.traceState ?? remote?.traceState);
       const span = new RecordedSpan(sink, name, SpanKind.SERVER, context, continues ? remote : undefined, NO_ATTRIBUTES);
