@@ -105,7 +105,9 @@ test('the production log destination: every line reaches stdout whole, non-ASCII
   for (let i = 0; i < ids.length; i += 30) {
     await Promise.all(ids.slice(i, i + 30).map((id) => fetch(`${proc.url}/api/todos/${id.length}`, { headers: { 'x-request-id': id, 'user-agent': agent } })));
   }
+  const stdoutClosed = new Promise((resolve) => proc.child.stdout!.once('close', resolve)); // 'exit' can come first
   assert.equal(await proc.stop(), 0);
+  await stdoutClosed;
   const lines = proc.logs.filter((l) => l.msg === 'request completed' && typeof l.request_id === 'string' && l.request_id.startsWith('stdout-'));
   assert.deepEqual(lines.map((l) => l.request_id).sort(), [...ids].sort());
   for (const line of lines) assert.equal(line.user_agent, agent);
