@@ -11,7 +11,6 @@ import type { Lifecycle, ReadinessCheck } from './system/probes.js';
 import { instrumentTodos } from './telemetry/instrument.js';
 import { createLogger, flushLogger } from './telemetry/logger.js';
 import { createMetrics, disabledMetrics } from './telemetry/metrics.js';
-import { startTracing } from './telemetry/tracing.js';
 
 export interface RunOptions {
   /** The environment to configure from. Default: process.env over an optional `.env` file. */
@@ -56,7 +55,8 @@ async function start(options: RunOptions, ownsProcess: boolean): Promise<Service
   const config = loadConfig(options.env ?? withDotEnv(process.env));
   const version = config.version ?? buildInfo.version;
   const logger = await createLogger(config.log, options.logDestination);
-  const tracing = await startTracing(config.tracing, version, logger);
+  // The OpenTelemetry SDK is loaded only when an endpoint is configured (dist/tracing.cjs, see scripts/build.mjs).
+  const tracing = config.tracing && (await import('./telemetry/tracing.js')).startTracing(config.tracing, version, logger);
   const storage = await openStorage(config, logger);
 
   const metrics = config.metricsEnabled ? createMetrics(buildInfo, version, storage.kind) : disabledMetrics();

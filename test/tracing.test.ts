@@ -420,9 +420,10 @@ describe('exporting to a collector that fails', () => {
 
 test('with no OTLP endpoint the OpenTelemetry SDK is never loaded, and no trace header is sent', async () => {
   // Preloads that make loading any OpenTelemetry package fail the process, through require() and import()
-  // alike — except the API facade, a no-op without an SDK, which prom-client loads too.
+  // alike — except the API facade, a no-op without an SDK, which prom-client loads too. The bundle carries
+  // the SDK parts it uses in dist/tracing.cjs (scripts/build.mjs), so loading that file is forbidden too.
   const dir = tempDir();
-  const forbidden = `(s) => s.startsWith('@opentelemetry/') && s !== '@opentelemetry/api'`;
+  const forbidden = `(s) => (s.startsWith('@opentelemetry/') && s !== '@opentelemetry/api') || /tracing\\.cjs$/.test(s)`;
   writeFileSync(
     join(dir, 'guard.cjs'),
     `const Module = require('node:module');

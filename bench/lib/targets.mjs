@@ -125,8 +125,8 @@ const NODE24 = { node: '24', addon: 'better-sqlite3@13.2.0' };
 /**
  * Our bundle on Node 24 with better-sqlite3 13.x, the pair the image ships. bench/.node24/ holds Node 24 (npm
  * package `node`, whose platform package carries the headers) and the addon compiled against them; the bundle
- * is copied to bench/.node24/dist/ so that `require('better-sqlite3')` finds that addon first and everything
- * else in the project's node_modules.
+ * (with tracing.cjs, which it loads when tracing is on) is copied to bench/.node24/dist/ so that
+ * `require('better-sqlite3')` finds that addon first and everything else in the project's node_modules.
  */
 async function oursNode24(root, oursTarget, { log }) {
   const target = { name: 'ours-node24', label: 'ours on Node 24 (the image\'s runtime)', available: false, note: '' };
@@ -153,7 +153,7 @@ async function oursNode24(root, oursTarget, { log }) {
   }
   const bundle = join(dir, 'dist', 'main.cjs');
   mkdirSync(join(dir, 'dist'), { recursive: true });
-  copyFileSync(join(root, 'dist', 'main.cjs'), bundle);
+  for (const file of ['main.cjs', 'tracing.cjs']) copyFileSync(join(root, 'dist', file), join(dir, 'dist', file)); // main.cjs loads tracing.cjs when tracing is on
   const version = (await capture(nodeBin, ['--version'], dir)).output.trim();
   return {
     ...target,
