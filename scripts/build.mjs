@@ -14,7 +14,7 @@ const TRACING = resolve('src/telemetry/tracing.ts');
 /**
  * main.cjs imports the tracing module at run time from its own file instead of carrying it: the SDK is not
  * even parsed by a service that exports no traces. It is bundled there rather than required from
- * node_modules: loaded as the ~190 modules of the OpenTelemetry packages, the SDK cost a get by id ~12 % of
+ * node_modules: loaded as the ~170 modules of the OpenTelemetry packages, the SDK cost a get by id ~12 % of
  * its throughput on Node 24 with no request touching it (docs/DECISIONS.md, "Observability").
  */
 const tracingApart = {
