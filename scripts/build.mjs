@@ -7,9 +7,6 @@
 //                         loads only when an OTLP endpoint is configured (see below)
 //   dist/healthcheck.cjs  the image HEALTHCHECK: a few lines, so it fits beside the service in its memory limit
 import { build } from 'esbuild';
-import { resolve } from 'node:path';
-
-const TRACING = resolve('src/telemetry/tracing.ts');
 
 /**
  * main.cjs imports the tracing module at run time from its own file instead of carrying it: the SDK is not
@@ -28,7 +25,7 @@ const tracingApart = {
 };
 
 await build({
-  entryPoints: { main: 'src/main.ts', healthcheck: 'src/healthcheck.ts', tracing: TRACING },
+  entryPoints: { main: 'src/main.ts', healthcheck: 'src/healthcheck.ts', tracing: 'src/telemetry/tracing.ts' },
   outdir: 'dist',
   outExtension: { '.js': '.cjs' },
   bundle: true,

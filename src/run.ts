@@ -55,7 +55,7 @@ async function start(options: RunOptions, ownsProcess: boolean): Promise<Service
   const config = loadConfig(options.env ?? withDotEnv(process.env));
   const version = config.version ?? buildInfo.version;
   const logger = await createLogger(config.log, options.logDestination);
-  // The OpenTelemetry SDK is loaded only when an endpoint is configured (dist/tracing.cjs, see scripts/build.mjs).
+  // The OpenTelemetry SDK is loaded only when an endpoint is configured (dist/tracing.cjs in the build).
   const tracing = config.tracing && (await import('./telemetry/tracing.js')).startTracing(config.tracing, version, logger);
   const storage = await openStorage(config, logger);
 

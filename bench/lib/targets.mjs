@@ -153,7 +153,7 @@ async function oursNode24(root, oursTarget, { log }) {
   }
   const bundle = join(dir, 'dist', 'main.cjs');
   mkdirSync(join(dir, 'dist'), { recursive: true });
-  for (const file of ['main.cjs', 'tracing.cjs']) copyFileSync(join(root, 'dist', file), join(dir, 'dist', file)); // main.cjs loads tracing.cjs when tracing is on
+  for (const file of ['main.cjs', 'tracing.cjs']) copyFileSync(join(root, 'dist', file), join(dir, 'dist', file));
   const version = (await capture(nodeBin, ['--version'], dir)).output.trim();
   return {
     ...target,

@@ -1,9 +1,8 @@
 // OpenTelemetry tracing, loaded only when an OTLP endpoint is configured (src/run.ts imports this module then):
 // without one, none of the SDK is even read and requests pay nothing. With one: W3C traceparent/tracestate in
 // and out, a server span per sampled request, client spans for its database and Redis calls, OTLP/HTTP export
-// (protobuf, or JSON) in batches. The production build makes this module and the SDK parts it uses one file of
-// their own, dist/tracing.cjs (scripts/build.mjs): loaded as ~170 modules from node_modules instead, the SDK
-// alone cost ~12 % of the throughput of a get by id, without a request ever touching it (docs/DECISIONS.md).
+// (protobuf, or JSON) in batches. The build makes this module and the SDK parts it uses a file of their own,
+// dist/tracing.cjs (why: scripts/build.mjs).
 //
 // The standard parts are OpenTelemetry's own: the W3C propagators, the configured sampler, the batch span
 // processor, the OTLP serializers and export delegate. The ids come from a pool of random hex (IdPool,
@@ -32,7 +31,7 @@ import type { Config } from '../config.js';
 import { ExportThreadTransport } from './export-thread.js';
 import type { Logger } from './logger.js';
 
-export type OtelApi = typeof import('@opentelemetry/api');
+export type OtelApi = typeof api;
 
 /** A span others can start under: the server span of a sampled request. */
 export interface ParentSpan {
@@ -85,7 +84,7 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
-type Sampler = import('@opentelemetry/sdk-trace').Sampler;
+type Sampler = sdk.Sampler;
 
 /**
  * The sampler of the standard OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG values (`sampler`), and the one it
