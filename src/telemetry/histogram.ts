@@ -51,8 +51,6 @@ export class LeanHistogram {
     private readonly labelNames: readonly string[],
     private readonly bounds: readonly number[],
     registry: Registry,
-    /** Called before each read of the values (a scrape), for a histogram fed in batches. */
-    private readonly beforeRead?: () => void,
   ) {
     // The registry only reads name, help, type and get() (typed for its own classes).
     registry.registerMetric(this as unknown as Parameters<Registry['registerMetric']>[0]);
@@ -74,7 +72,6 @@ export class LeanHistogram {
 
   /** What the registry formats (the shape prom-client's own histogram returns). */
   get(): Promise<{ name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: SampleValue[] }> {
-    this.beforeRead?.();
     const values: SampleValue[] = [];
     for (const s of this.series.values()) {
       let cumulative = 0;

@@ -1,12 +1,13 @@
 // Node's runtime metrics: prom-client's default collectors (process CPU and memory, file descriptors, event-loop
 // delay, heap spaces, version), except its garbage-collection histogram, which is ours.
 //
-// prom-client's `nodejs_gc_duration_seconds` is fed by a PerformanceObserver that records only the first entry
-// of each callback: a synchronous burst of 990 collections was counted as 50. And that observer, a JavaScript
-// callback after every collection (~110 a second under load here), measured ~2–4 % of the throughput of a get
-// by id. Here a v8.GCProfiler records the collections inside V8 and is read once a second and at every scrape:
-// every collection counted, no JavaScript per collection (docs/DECISIONS.md, "Observability").
-import { GCProfiler } from 'node:v8';
+// prom-client's `nodejs_gc_duration_seconds` observer records only the first entry of each callback: a
+// synchronous burst of 990 collections was counted as 50. Ours reads every entry of every callback. Not a
+// v8.GCProfiler: its record can only be read by stopping it, and a stopped profiler goes on writing every
+// collection's heap statistics as JSON until its object is garbage-collected, which only a full collection
+// does; read once a second, the stopped ones piled up and cost more than the rest of the metrics together
+// (docs/DECISIONS.md, "Observability").
+import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import client from 'prom-client';
 import eventLoopLag from 'prom-client/lib/metrics/eventLoopLag.js';
 import heapSizeAndUsed from 'prom-client/lib/metrics/heapSizeAndUsed.js';
@@ -41,17 +42,15 @@ export const DEFAULT_COLLECTORS = {
   version,
 };
 
-/** prom-client's GC kinds, by the collection types a GCProfiler names. */
-const GC_KINDS: Record<string, string> = {
-  Scavenge: 'minor',
-  MinorMarkSweep: 'minor',
-  MarkSweepCompact: 'major',
-  IncrementalMarking: 'incremental',
-  ProcessWeakCallbacks: 'weakcb',
-};
+/** prom-client's GC kinds, by the kind Node's `gc` performance entries name. */
+const GC_KINDS: ReadonlyMap<number, string> = new Map([
+  [constants.NODE_PERFORMANCE_GC_MINOR, 'minor'],
+  [constants.NODE_PERFORMANCE_GC_MAJOR, 'major'],
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL, 'incremental'],
+  [constants.NODE_PERFORMANCE_GC_WEAKCB, 'weakcb'],
+]);
 /** prom-client's buckets for the GC histogram, in seconds. */
 const GC_BUCKETS = [0.001, 0.01, 0.1, 1, 2, 5];
-const GC_READ_INTERVAL_MS = 1000;
 
 export interface RuntimeMetrics {
   /** Stops recording collections. */
@@ -68,32 +67,20 @@ export function collectRuntimeMetrics(registry: client.Registry, eventLoopMonito
     ['kind'],
     GC_BUCKETS,
     registry,
-    () => readGc(),
   );
   // Every kind is exported from the start (at 0), so a query over it is never empty before a collection.
-  for (const kind of new Set(Object.values(GC_KINDS))) gc.labels(kind);
-
-  // A profiler's record is read by stopping it; the next one starts at once. A collection that would run
-  // during the stop itself is the only one not counted.
-  let profiler: GCProfiler | undefined = new GCProfiler();
-  profiler.start();
-  const readGc = () => {
-    if (!profiler) return;
-    const { statistics } = profiler.stop();
-    profiler = new GCProfiler();
-    profiler.start();
-    // A few hundred collections a second at most; labels() finds the series kept for the kind.
-    for (const { gcType, cost } of statistics) gc.labels(GC_KINDS[gcType] ?? 'other').observe(cost / 1e6); // cost: µs
-  };
-  // Read at every scrape (the histogram's beforeRead) and every second, so the record held inside V8 stays
-  // small (a few hundred entries) between scrapes.
-  const timer = setInterval(readGc, GC_READ_INTERVAL_MS).unref();
+  const byKind = new Map([...GC_KINDS].map(([kind, label]) => [kind, gc.labels(label)]));
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+      (byKind.get(kind ?? -1) ?? gc.labels('other')).observe(entry.duration / 1000); // duration: ms
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
 
   return {
     close() {
-      clearInterval(timer);
-      profiler?.stop();
-      profiler = undefined;
+      observer.disconnect();
     },
   };
 }
