@@ -33,7 +33,7 @@ describe('tick keeper', () => {
     assert.equal(heldTick(), undefined);
   });
 
-  /** The states of the literal's property caches in nextTick after the breaking pattern (none: see printed). */
+  /** After the breaking pattern: the states of the caches of the literal's properties, and what V8 printed. */
   function literalCacheStates(keep: boolean): { states: string[]; printed: string } {
     const script = `
       const { keepTickShapes } = await import(${JSON.stringify(MODULE)});
