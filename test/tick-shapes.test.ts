@@ -4,12 +4,12 @@
 // the pattern that breaks them: a full collection with no tick alive, then ticks again, ten times over.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { heldTick, keepTickShapes } from '../src/tick-shapes.js';
+import { tempDir } from './helpers.js';
 
 const MODULE = fileURLToPath(new URL('../src/tick-shapes.ts', import.meta.url));
 
@@ -49,7 +49,7 @@ describe('tick keeper', () => {
     `;
     // The probe runs from a file and prints into one: V8 prints with C's stdio, which Node does not flush
     // after an -e script, and which loses output written into a non-blocking pipe.
-    const dir = mkdtempSync(join(tmpdir(), 'tick-shapes-'));
+    const dir = tempDir();
     const file = join(dir, 'probe.mjs');
     const output = join(dir, 'out.txt');
     writeFileSync(file, script);
