@@ -4,13 +4,16 @@
 // (protobuf, or JSON) in batches. The build makes this module and the SDK parts it uses a file of their own,
 // dist/tracing.cjs (why: scripts/build.mjs).
 //
-// The standard parts are OpenTelemetry's own: the W3C propagators, the configured sampler, the batch span
-// processor, the OTLP serializers and export delegate. The ids come from a pool of random hex (IdPool,
-// below), as every request needs two, sampled or not. A span itself is a small
-// record of ours (RecordedSpan, a ReadableSpan as the processor and exporter read it), not the SDK's Span: the
-// SDK validates every attribute (a WeakSet per value), consults its self-metrics and builds a context per span:
-// a sampled request cost 24–67 µs of CPU that way before any export (docs/DECISIONS.md, "Observability").
-// Every attribute here comes from this code, with a string or number value, so there is nothing to validate.
+// The standard parts are OpenTelemetry's own: the W3C propagators, the configured sampler, the OTLP export delegate
+// (timeout, concurrency limit, response handling) and, for http/json, the batch span processor and JSON
+// serializer. With http/protobuf, the default, a span is encoded when it ends and waits as bytes in its
+// batch (otlp-protobuf.ts, span-batches.ts; the bytes are those OpenTelemetry's serializer writes). The ids
+// come from a pool of random hex (IdPool, below), as every request needs two, sampled or not. A span itself is
+// a small record of ours (RecordedSpan, a ReadableSpan as the encoder, processor and serializer read it), not
+// the SDK's Span: the SDK validates every attribute (a WeakSet per value), consults its self-metrics and builds
+// a context per span: a sampled request cost 24–67 µs of CPU that way before any export (docs/DECISIONS.md,
+// "Observability"). Every attribute here comes from this code, with a string or number value, so there is
+// nothing to validate.
 //
 // The request's span is passed explicitly (the handlers hand `req.traceContext` to the repository), not
 // through an AsyncLocalStorage context manager: on Node 20 that one taxes every promise of the process once
@@ -26,9 +29,11 @@ import * as transformer from '@opentelemetry/otlp-transformer';
 import * as resources from '@opentelemetry/resources';
 import type { Resource } from '@opentelemetry/resources';
 import * as sdk from '@opentelemetry/sdk-trace';
-import type { ReadableSpan, SpanProcessor, TimedEvent } from '@opentelemetry/sdk-trace';
+import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
 import type { Config } from '../config.js';
 import { ExportThreadTransport } from './export-thread.js';
+import { RequestFrame } from './otlp-protobuf.js';
+import { SpanBatches, type EncodedBatch } from './span-batches.js';
 import type { Logger } from './logger.js';
 
 export type OtelApi = typeof api;
@@ -50,7 +55,7 @@ export interface ActiveSpan extends ParentSpan {
   recordException(error: unknown): void;
   /** Records the exception and marks the span failed (status ERROR). */
   fail(error: unknown): void;
-  /** Ends the span and hands it to the batch processor; later calls do nothing. */
+  /** Ends the span and hands it on for export; later calls do nothing. */
   end(): void;
 }
 
@@ -162,9 +167,9 @@ class IdPool {
 
   /**
    * A copy of an id that does not hold on to its pool. A substring of V8 is a view into its parent string, so
-   * an id kept by a span waiting for its batch would keep the whole 4 KiB pool alive, and every collection in
-   * between would copy and then promote it. Pieces shorter than 13 characters are copied instead (V8 makes no
-   * views that short), and the id is made of those.
+   * an id kept by a span waiting for its batch (http/json) would keep the whole 4 KiB pool alive, and every
+   * collection in between would copy and then promote it. Pieces shorter than 13 characters are copied
+   * instead (V8 makes no views that short), and the id is made of those.
    */
   static detached(id: string): string {
     let copy = id.slice(0, 8);
@@ -191,16 +196,17 @@ function sampledContext(traceId: string, spanId: string, traceState: SpanContext
   return traceState ? { traceId, spanId, traceFlags: 1, traceState } : { traceId, spanId, traceFlags: 1 }; // TraceFlags.SAMPLED
 }
 
-/** What every span of the service shares: the processor it goes to when it ends, and what it belongs to. */
+/** What every span of the service shares: where it goes when it ends, and what it belongs to. */
 interface SpanSink {
-  processor: SpanProcessor;
+  finish(span: RecordedSpan): void;
   resource: Resource;
   scope: InstrumentationScope;
 }
 
 /**
- * One span, as the batch processor and the OTLP serializer read it (ReadableSpan). One object of a fixed
- * shape; its times come from the monotonic clock, anchored to the wall clock when it starts, as the SDK's are.
+ * One span, as the encoder, the batch processor and the OTLP serializers read it (ReadableSpan). One object of
+ * a fixed shape; its times come from the monotonic clock, anchored to the wall clock when it starts, as the
+ * SDK's are.
  */
 class RecordedSpan implements ReadableSpan, ServerSpan {
   ended = false;
@@ -227,10 +233,10 @@ class RecordedSpan implements ReadableSpan, ServerSpan {
     this.epochOffset = Date.now() - this.started;
   }
 
-  // A span waits up to a second for its batch, and what it holds is copied by the young-generation collections
-  // meanwhile, then promoted to the old generation (docs/DECISIONS.md, "Observability"). So what every span has
-  // alike is read from the prototype, and the times are kept as numbers and made into OpenTelemetry's
-  // [seconds, nanoseconds] pairs when read (by the exporter, once).
+  // With http/json a span waits up to a second for its batch, and what it holds is copied by the young-generation
+  // collections meanwhile, then promoted to the old generation (docs/DECISIONS.md, "Observability"). So what
+  // every span has alike is read from the prototype, and the times are kept as numbers and made into
+  // OpenTelemetry's [seconds, nanoseconds] pairs when read (by the encoder or the serializer, once).
   get resource(): Resource {
     return this.sink.resource;
   }
@@ -300,8 +306,64 @@ class RecordedSpan implements ReadableSpan, ServerSpan {
     if (this.ended) return;
     this.endedAt = performance.now();
     this.ended = true;
-    this.sink.processor.onEnd(this);
+    this.sink.finish(this);
   }
+}
+
+/**
+ * Where finished spans go, by OTLP protocol. http/protobuf (the default): each span is encoded when it ends
+ * and waits as bytes in its batch (otlp-protobuf.ts, span-batches.ts); http/json: the span waits as it is in
+ * OpenTelemetry's batch processor, whose batches OpenTelemetry's JSON serializer writes. Either way the batch
+ * goes through OpenTelemetry's exporter (export timeout, concurrency limit, response handling) and the export
+ * thread (retries).
+ */
+function spanSink(
+  config: NonNullable<Config['tracing']>,
+  serviceVersion: string,
+  resource: Resource,
+  scope: InstrumentationScope,
+  onExportError: (error: unknown) => void,
+  logger: Logger,
+): SpanSink & { shutdown(): Promise<void> } {
+  const json = config.protocol === 'http/json';
+  const transport = new ExportThreadTransport(
+    config.tracesUrl,
+    { ...parseHeaders(config.headers), 'content-type': json ? 'application/json' : 'application/x-protobuf' },
+    `todo-service/${serviceVersion}`,
+  );
+  // otel.component.type, as the semantic conventions name OpenTelemetry's own exporters of each encoding.
+  const metrics = <T>(countItems: (request: T) => number) =>
+    new exporterBase.ExporterMetrics<T>({
+      componentType: json ? 'otlp_http_json_span_exporter' : 'otlp_http_span_exporter',
+      metricsHelper: { name: 'span', countItems },
+      url: config.tracesUrl,
+      meterProvider: undefined,
+      responseAttributesFromError: () => ({}),
+    });
+  const options = { timeoutMillis: config.exportTimeoutMs, concurrencyLimit: 30, compression: 'none' as const };
+
+  if (json) {
+    const exporter = new exporterBase.OTLPExporterBase(
+      exporterBase.createOtlpNetworkExportDelegate(options, transformer.JsonTraceSerializer, metrics((spans: ReadableSpan[]) => spans.length), transport),
+    );
+    const processor = new sdk.BatchSpanProcessor({ exporter, scheduledDelayMillis: config.exportDelayMs });
+    return { resource, scope, finish: (span) => processor.onEnd(span), shutdown: () => processor.shutdown() };
+  }
+
+  const frame = new RequestFrame(resource, scope);
+  const serializer = {
+    serializeRequest: (batch: EncodedBatch) => frame.request(batch.spans),
+    deserializeResponse: (data: Uint8Array) => transformer.ProtobufTraceSerializer.deserializeResponse(data),
+  };
+  const exporter = new exporterBase.OTLPExporterBase(
+    exporterBase.createOtlpNetworkExportDelegate(options, serializer, metrics((batch: EncodedBatch) => batch.count), transport),
+  );
+  const batches = new SpanBatches(exporter, {
+    delayMs: config.exportDelayMs,
+    onExportError,
+    onDropped: (count) => logger.warn({ dropped: count }, 'trace export queue full; spans dropped'),
+  });
+  return { resource, scope, finish: (span) => batches.add(span), shutdown: () => batches.shutdown() };
 }
 
 export function startTracing(config: NonNullable<Config['tracing']>, serviceVersion: string, logger: Logger): Tracing {
@@ -314,42 +376,16 @@ export function startTracing(config: NonNullable<Config['tracing']>, serviceVers
   const propagator = new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] });
   api.propagation.setGlobalPropagator(propagator);
 
-  // Each protocol's serializer, content type and otel.component.type (the semantic conventions' names).
-  const encodings = {
-    'http/protobuf': { serializer: transformer.ProtobufTraceSerializer, contentType: 'application/x-protobuf', component: 'otlp_http_span_exporter' },
-    'http/json': { serializer: transformer.JsonTraceSerializer, contentType: 'application/json', component: 'otlp_http_json_span_exporter' },
-  };
-  const encoding = encodings[config.protocol];
-  const transport = new ExportThreadTransport(
-    config.tracesUrl,
-    { ...parseHeaders(config.headers), 'content-type': encoding.contentType },
-    `todo-service/${serviceVersion}`,
-  );
-  const exporter = new exporterBase.OTLPExporterBase(
-    exporterBase.createOtlpNetworkExportDelegate(
-      { timeoutMillis: config.exportTimeoutMs, concurrencyLimit: 30, compression: 'none' },
-      encoding.serializer,
-      new exporterBase.ExporterMetrics({
-        componentType: encoding.component,
-        metricsHelper: transformer.TraceExporterMetricsHelper,
-        url: config.tracesUrl,
-        meterProvider: undefined,
-        responseAttributesFromError: () => ({}),
-      }),
-      transport,
-    ),
-  );
-  const processor = new sdk.BatchSpanProcessor({ exporter, scheduledDelayMillis: config.exportDelayMs });
-  const sink: SpanSink = {
-    processor,
-    resource: resources.resourceFromAttributes({
-      ...parseHeaders(config.resourceAttributes), // same key=value,… format as the headers
-      'service.name': config.serviceName,
-      'service.version': serviceVersion,
-    }),
-    scope: { name: 'todo-service', version: serviceVersion },
-  };
+  const resource = resources.resourceFromAttributes({
+    ...parseHeaders(config.resourceAttributes), // same key=value,… format as the headers
+    'service.name': config.serviceName,
+    'service.version': serviceVersion,
+  });
+  const scope = { name: 'todo-service', version: serviceVersion };
+  const sink = spanSink(config, serviceVersion, resource, scope, onExportError, logger);
   const heads = samplers(config.sampler, config.samplerArg);
+  // Ids a span keeps: with JSON the span waits for its batch, and must not hold on to the pool (IdPool.detached).
+  const kept = config.protocol === 'http/json' ? (id: string) => IdPool.detached(id) : (id: string) => id;
   const ids = new IdPool(api.INVALID_TRACEID, api.INVALID_SPANID);
   const { ROOT_CONTEXT, SpanKind } = api;
   const { SamplingDecision } = sdk;
@@ -378,20 +414,20 @@ export function startTracing(config: NonNullable<Config['tracing']>, serviceVers
       // and kind; no attributes (they are set when the response is known) and no links.
       const decision = (continues ? heads.sampler : heads.root).shouldSample(parent, traceId, name, SpanKind.SERVER, NO_ATTRIBUTES, noLinks);
       if (decision.decision !== SamplingDecision.RECORD_AND_SAMPLED) return { traceId, spanId, span: undefined };
-      const context = sampledContext(IdPool.detached(traceId), IdPool.detached(spanId), decision.traceState ?? remote?.traceState);
+      const context = sampledContext(kept(traceId), kept(spanId), decision.traceState ?? remote?.traceState);
       const span = new RecordedSpan(sink, name, SpanKind.SERVER, context, continues ? remote : undefined, NO_ATTRIBUTES);
       return { traceId, spanId, span };
     },
     startSpan(parent, name, kind, attributes) {
       if (!parent) return undefined;
       const parentContext = parent.spanContext();
-      const context = sampledContext(parentContext.traceId, IdPool.detached(ids.spanId()), parentContext.traceState);
+      const context = sampledContext(parentContext.traceId, kept(ids.spanId()), parentContext.traceState);
       return new RecordedSpan(sink, name, kind, context, parentContext, attributes);
     },
     async shutdown() {
       // Exports what is buffered, then shuts the exporter and its thread down. A collector that cannot take
       // the last batch costs that batch, not the shutdown.
-      await processor.shutdown().catch(onExportError);
+      await sink.shutdown().catch(onExportError);
       api.propagation.disable();
       core.setGlobalErrorHandler(core.loggingErrorHandler());
     },
