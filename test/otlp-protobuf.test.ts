@@ -1,15 +1,17 @@
 // The span export path in pieces: the protobuf encoding of spans as they end (src/telemetry/otlp-protobuf.ts)
-// against OpenTelemetry's own serializer, byte for byte, and the batching rules (src/telemetry/span-batches.ts).
-// The whole path, service to collector, is tested in tracing.test.ts.
+// against OpenTelemetry's own serializer, byte for byte; the batching rules (src/telemetry/span-batches.ts);
+// and the root sampling decision taken from the id pool's bytes against OpenTelemetry's ratio sampler. The
+// whole path, service to collector, is tested in tracing.test.ts.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Attributes, HrTime, SpanContext } from '@opentelemetry/api';
-import { createTraceState } from '@opentelemetry/api';
+import { createTraceState, INVALID_SPANID, INVALID_TRACEID } from '@opentelemetry/api';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
+import { SamplingDecision, TraceIdRatioBasedSampler, type ReadableSpan, type TimedEvent } from '@opentelemetry/sdk-trace';
 import { ProtoWriter, RequestFrame, writeSpan } from '../src/telemetry/otlp-protobuf.js';
 import { SpanBatches, type BatchExporter, type EncodedBatch } from '../src/telemetry/span-batches.js';
+import { IdPool, ratioBound } from '../src/telemetry/tracing.js';
 // @ts-expect-error: the benchmark is plain JavaScript without type declarations
 import * as otlp from '../bench/lib/otlp.mjs';
 
@@ -234,5 +236,26 @@ describe('span batches', () => {
     assert.equal(exporter.shutdowns, 1);
     queue.add(named('late'));
     assert.equal(batches.length, 1);
+  });
+});
+
+describe('root sampling from the id pool', () => {
+  it('decides as OpenTelemetry\'s TraceIdRatioBasedSampler on the same trace id, at every ratio', () => {
+    const ids = new IdPool(INVALID_TRACEID, INVALID_SPANID);
+    for (const ratio of [0, 0.1, 0.5, 0.999, 1]) {
+      const sampler = new TraceIdRatioBasedSampler(ratio);
+      const bound = ratioBound(ratio);
+      let sampled = 0;
+      for (let i = 0; i < 5000; i++) {
+        const traceId = ids.traceId();
+        const ours = ids.traceWord < bound;
+        ids.spanId(); // as a request takes them: the span id may refill the pool in between
+        const theirs = sampler.shouldSample(undefined, traceId).decision === SamplingDecision.RECORD_AND_SAMPLED;
+        assert.equal(ours, theirs, `ratio ${ratio}, trace id ${traceId}`);
+        if (ours) sampled++;
+      }
+      const share = sampled / 5000;
+      assert.ok(Math.abs(share - ratio) < 0.03, `ratio ${ratio}: sampled ${share}`);
+    }
   });
 });
