@@ -387,9 +387,10 @@ function spanSink(
 }
 
 export function startTracing(config: NonNullable<Config['tracing']>, serviceVersion: string, logger: Logger): Tracing {
-  // A batch that could not be exported (after the export thread's retries) reaches OpenTelemetry's global
-  // error handler: one warning per batch lost, so an unreachable collector shows in the log. The handler is
-  // process-wide (one service per process in production; in tests the latest started service's logger gets it).
+  // A batch that could not be exported (after the export thread's retries) is one warning in the log, so an
+  // unreachable collector shows there: reported by the span batches (protobuf), or through OpenTelemetry's
+  // global error handler (the batch processor, with JSON). That handler is process-wide (one service per
+  // process in production; in tests the latest started service's logger gets it).
   const onExportError = (error: unknown) => logger.warn({ err: error }, 'trace export failed; the batch is dropped');
   core.setGlobalErrorHandler(onExportError);
 
