@@ -169,8 +169,7 @@ export class ProtoWriter {
 
   end(at: number): void {
     const length = this.pos - at - 1;
-    let size = 1;
-    for (let rest = length >>> 7; rest > 0; rest >>>= 7) size++;
+    const size = varintSize(length);
     if (size > 1) {
       this.reserve(size - 1);
       this.bytes.copyWithin(at + size, at + 1, this.pos);
