@@ -7,8 +7,8 @@
 #   docker run --rm -p 8080:8080 --read-only -v todo-data:/app/data todo-service
 #
 # Stages:  build         (build platform)  npm ci with dev dependencies → dist/main.cjs (one esbuild bundle)
-#          prod-deps     (target platform) npm ci --omit=dev: compiles the native addon (better-sqlite3) from
-#                                          source for the target architecture — no prebuilt binary download
+#          prod-deps     (target platform) npm ci --omit=dev from the lockfile; better-sqlite3 13 carries its
+#                                          Node-API addon for each platform inside the package (no download)
 #          runtime-files (build platform)  keeps only the node_modules the bundle still require()s
 #          final         (target platform) distroless Node.js 24 + the bundle + those node_modules
 # Multi-arch: `docker buildx build --platform linux/amd64,linux/arm64 .` — nothing here names an architecture.
@@ -34,19 +34,12 @@ ARG BUILD_COMMIT_TIME=""
 ARG BUILD_DIRTY=""
 RUN npm run build
 
-# ---- prod-deps: production dependencies with the native addon compiled for the target platform -----------
+# ---- prod-deps: production dependencies, exactly as package-lock.json names them ---------------------------
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /src
-# Build better-sqlite3 from source (no prebuilt download) against the headers that come with Node in the image.
-ENV npm_config_build_from_source=true \
-    npm_config_nodedir=/usr/local
 COPY package.json package-lock.json ./
-# better-sqlite3: package.json pins 12.x, the last line that runs on Node 20 (our development machines); on
-# Node >= 24.19 12.x aborts when the GC frees a statement, so the Node 24 image takes 13.x (same API, built on
-# Node's stable addon ABI). See docs/DECISIONS.md.
 RUN --mount=type=cache,target=/root/.npm,sharing=locked \
-    npm ci --omit=dev --no-audit --no-fund && \
-    npm install --omit=dev --no-save --no-audit --no-fund better-sqlite3@13.2.0
+    npm ci --omit=dev --no-audit --no-fund
 
 # ---- runtime-files: /out/app is exactly what the final image gets under /app -------------------------------
 FROM build AS runtime-files
