@@ -18,7 +18,8 @@ import type { Config } from './config.js';
 import { HttpProblem, ProblemType, problemBody, type ProblemInit } from './http/problem.js';
 import { addRequestTelemetry, requestLogFields } from './http/request-telemetry.js';
 import { trackRoutes } from './http/route-table.js';
-import { registerOpenApi } from './http/openapi.js';
+import { addProblemSchema, registerOpenApi } from './http/openapi.js';
+import { addCrossSiteWriteGuard, addOverloadShedding, addRateLimit, addSecurityHeaders, connectionOptions } from './http/protection.js';
 import { addDocsRoutes, addProbeRoutes, addRoutes } from './routes.js';
 import { StorageUnavailableError } from './storage/errors.js';
 import type { Lifecycle, ReadinessCheck } from './system/probes.js';
@@ -26,6 +27,7 @@ import type { Logger } from './telemetry/logger.js';
 import type { Metrics } from './telemetry/metrics.js';
 import type { Tracing } from './telemetry/tracing.js';
 import type { TodoRepository } from './todos/repository.js';
+import { TODO_BODY_LIMIT } from './todos/schemas.js';
 
 export interface AppDeps {
   config: Config;
@@ -56,7 +58,8 @@ function createFastify(config: Config, logger: Logger, lifecycle: Lifecycle): Ap
     // During shutdown requests are still served (see below), never answered 503 just for arriving late.
     return503OnClosing: false,
     logger: false, // one line per request is written by the onResponse hook (src/http/request-telemetry.ts)
-    bodyLimit: config.bodyLimit,
+    bodyLimit: config.bodyLimit ?? TODO_BODY_LIMIT,
+    ...connectionOptions(config.limits),
     trustProxy: config.trustProxy,
     requestIdHeader: false,
     genReqId: (req) => {
@@ -81,7 +84,8 @@ function createFastify(config: Config, logger: Logger, lifecycle: Lifecycle): Ap
   const routes = trackRoutes(app);
   app.decorate('routeTable', routes);
   app.addHook('onRequest', (req, reply, done) => {
-    reply.header('x-request-id', req.id);
+    // Responses are about one moment of changing data: no cache keeps them (the docs assets say otherwise).
+    reply.header('x-request-id', req.id).header('cache-control', 'no-store');
     // Draining: a request that still arrives on a kept-alive connection is answered, and its connection closed
     // after the response instead of idling until it is cut.
     if (lifecycle.draining) reply.header('connection', 'close');
@@ -122,28 +126,67 @@ function createFastify(config: Config, logger: Logger, lifecycle: Lifecycle): Ap
 export async function buildApp(deps: AppDeps): Promise<App> {
   const { config, logger } = deps;
   const app = createFastify(config, logger, deps.lifecycle);
+  capConnections(app, config.limits.maxConnections, logger);
+  // First, so that every request is counted and logged, also those the guards below refuse.
+  addRequestTelemetry(app, deps);
   // Before any route: the document is built from the routes as they are registered.
-  await registerOpenApi(app, config, config.version ?? deps.build.version);
+  addProblemSchema(app);
+  if (config.docsEnabled) await registerOpenApi(app, config, config.version ?? deps.build.version);
+  readBodiesAsJson(app);
 
-  // Bodies are JSON whatever the Content-Type says, as the Go reference reads them (curl -d sends a form type).
-  // Fastify's own text/plain parser would hand the handler a string, so every type goes to the JSON parser.
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, parseJson);
-
+  // Refusals, cheapest first, all before the body is read: overload, cross-site writes, rate limits.
+  await addOverloadShedding(app, config.limits);
+  addSecurityHeaders(app, config.publicUrl);
   app.register(cors, {
     origin: config.cors.origins,
     credentials: config.cors.credentials,
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    exposedHeaders: ['X-Request-Id', 'Content-Length', 'traceresponse'],
+    exposedHeaders: ['X-Request-Id', 'Content-Length', 'traceresponse', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'],
     maxAge: 12 * 60 * 60,
+    strictPreflight: false, // an OPTIONS without preflight headers gets 204 + Allow-Methods, not a text/plain 400
   });
+  addCrossSiteWriteGuard(app, config.cors.origins);
+  await addRateLimit(app, config, logger);
 
-  addRequestTelemetry(app, deps);
   addRoutes(app, deps);
-  addDocsRoutes(app);
+  if (config.docsEnabled) await addDocsRoutes(app);
   if (config.managementPort === undefined) addProbeRoutes(app, deps);
   return app;
+}
+
+/** Past MAX_CONNECTIONS Node closes new connections at once; the first of each 10 s is logged with the count. */
+function capConnections(app: App, max: number, logger: Logger): void {
+  if (max === 0) return;
+  app.server.maxConnections = max;
+  let dropped = 0;
+  let quietUntil = 0;
+  app.server.on('drop', () => {
+    dropped++;
+    if (Date.now() < quietUntil) return;
+    quietUntil = Date.now() + 10_000;
+    logger.warn({ max_connections: max, dropped_total: dropped }, 'connection refused: MAX_CONNECTIONS reached');
+  });
+}
+
+/**
+ * Bodies are JSON whatever the Content-Type says, as the Go reference reads them (curl -d sends a form type):
+ * every type goes to the JSON parser. An empty body is no body (client wrappers send `Content-Type:
+ * application/json` on a DELETE too). Bytes that are not UTF-8 are refused rather than stored as U+FFFD.
+ */
+function readBodiesAsJson(app: App): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body: Buffer, done) => {
+    if (body.length === 0) return done(null, undefined);
+    let text: string;
+    try {
+      text = utf8.decode(body);
+    } catch {
+      return done(new HttpProblem({ status: 400, type: ProblemType.invalidJson, title: 'Invalid JSON', detail: 'The request body is not valid UTF-8.' }), undefined);
+    }
+    void parseJson(req, text, done);
+  });
 }
 
 /** The management listener (MANAGEMENT_PORT): probes and metrics only, never exposed through the ingress. */

@@ -58,10 +58,22 @@ export const ConfigSchema = Type.Object({
   LOG_FORMAT: Type.Union([Type.Literal('json'), Type.Literal('pretty')], { default: 'json', description: '`json` lines on stdout, or `pretty` for humans (development).' }),
   CORS_ORIGINS: Type.String({ minLength: 1, default: '*', description: 'Comma-separated allowed origins, or `*` for any origin (then never with credentials).' }),
   CORS_CREDENTIALS: Type.Boolean({ default: false, description: 'Send `Access-Control-Allow-Credentials: true`; only allowed with an explicit `CORS_ORIGINS` list.' }),
-  BODY_LIMIT_BYTES: Type.Integer({ minimum: 1, default: 1_048_576, description: 'Largest accepted request body; larger gets 413.' }),
+  BODY_LIMIT_BYTES: Type.Optional(Type.Integer({ minimum: 1, description: 'Largest accepted request body; larger gets 413. Default: a few KiB above the largest valid todo body (32 KiB).' })),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 10_000, description: 'On SIGTERM/SIGINT, how long in-flight requests may take before connections are cut.' }),
-  TRUST_PROXY: Type.String({ minLength: 1, default: 'false', description: '`true`, `false`, or a comma-separated list of proxy addresses/CIDRs whose `X-Forwarded-*` headers are believed.' }),
+  TRUST_PROXY: Type.String({ minLength: 1, default: 'false', description: '`true`, `false`, or a comma-separated list of proxy addresses/CIDRs whose `X-Forwarded-*` headers are believed (client address for logs and rate limits).' }),
+  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 30_000, description: 'The longest a client may take to send a whole request, body included; then the connection is answered 408 and closed.' }),
+  HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 10_000, description: 'The longest a client may take to send the request headers (at most REQUEST_TIMEOUT_MS).' }),
+  KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 72_000, description: 'An idle kept-alive connection is closed after this long. Keep it above the idle timeout of the load balancer in front (60 s on most).' }),
+  MAX_CONNECTIONS: Type.Integer({ minimum: 0, default: 1024, description: 'Open connections per process (API port); past it new connections are closed at once. 0: no limit.' }),
+  RATE_LIMIT_MAX: Type.Integer({ minimum: 0, default: 0, description: 'Requests per client per window on the API (429 past it); 0 turns rate limiting off. Counted in Redis when REDIS_URL is set.' }),
+  RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1, default: 60_000, description: 'The rate-limit window.' }),
+  OVERLOAD_HEAP_RATIO: Type.Number({ minimum: 0, maximum: 1, default: 0.9, description: 'Shed load (503 + Retry-After) while the V8 heap in use is above this share of its limit; 0 turns it off.' }),
+  OVERLOAD_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1000, description: 'Shed load (503 + Retry-After) while the mean event-loop delay is above this; 0 turns it off.' }),
+  DOCS_ENABLED: Type.Boolean({ default: true, description: '`false`: no docs page and no OpenAPI document (`/docs`, `/openapi.json`, `/openapi.yaml` answer 404).' }),
 });
+
+/** Keys whose values are secrets or may hold them (credentials in URLs, collector API keys): never printed. */
+const SECRET_KEY = /PASSWORD|SECRET|TOKEN|HEADERS/i;
 
 export type RawConfig = Static<typeof ConfigSchema>;
 
@@ -95,9 +107,21 @@ export interface Config {
       }
     | undefined;
   cors: { origins: '*' | string[]; credentials: boolean };
-  bodyLimit: number;
+  /** Set only by BODY_LIMIT_BYTES; otherwise each route's own limit applies (src/todos/schemas.ts). */
+  bodyLimit: number | undefined;
   shutdownTimeoutMs: number;
   trustProxy: boolean | string[];
+  limits: {
+    requestTimeoutMs: number;
+    headersTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    maxConnections: number;
+    /** undefined: rate limiting is off. */
+    rateLimit: { max: number; windowMs: number } | undefined;
+    overloadHeapRatio: number;
+    overloadEventLoopDelayMs: number;
+  };
+  docsEnabled: boolean;
 }
 
 export class ConfigError extends Error {
@@ -130,9 +154,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   for (const [key, schema] of Object.entries(properties)) {
     if (candidate[key] === undefined || Value.Check(schema, candidate[key])) continue;
     bad.add(key);
-    problems.push(`${key}=${JSON.stringify(env[key])}: expected ${describe(schema)}`);
+    problems.push(`${key}=${JSON.stringify(printable(key, env[key]!))}: expected ${describe(schema)}`);
   }
   const c = candidate as RawConfig;
+  if (!bad.has('HEADERS_TIMEOUT_MS') && !bad.has('REQUEST_TIMEOUT_MS') && c.HEADERS_TIMEOUT_MS > c.REQUEST_TIMEOUT_MS) {
+    problems.push(`HEADERS_TIMEOUT_MS=${c.HEADERS_TIMEOUT_MS}: must not exceed REQUEST_TIMEOUT_MS=${c.REQUEST_TIMEOUT_MS}`);
+  }
   if (!bad.has('CORS_ORIGINS') && !bad.has('CORS_CREDENTIALS') && c.CORS_CREDENTIALS && splitList(c.CORS_ORIGINS).includes('*')) {
     problems.push('CORS_CREDENTIALS=true: needs an explicit CORS_ORIGINS list; `*` with credentials is rejected by browsers');
   }
@@ -170,7 +197,29 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     bodyLimit: c.BODY_LIMIT_BYTES,
     shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_MS,
     trustProxy: c.TRUST_PROXY === 'true' || (c.TRUST_PROXY !== 'false' && splitList(c.TRUST_PROXY)),
+    limits: {
+      requestTimeoutMs: c.REQUEST_TIMEOUT_MS,
+      headersTimeoutMs: c.HEADERS_TIMEOUT_MS,
+      keepAliveTimeoutMs: c.KEEP_ALIVE_TIMEOUT_MS,
+      maxConnections: c.MAX_CONNECTIONS,
+      rateLimit: c.RATE_LIMIT_MAX > 0 ? { max: c.RATE_LIMIT_MAX, windowMs: c.RATE_LIMIT_WINDOW_MS } : undefined,
+      overloadHeapRatio: c.OVERLOAD_HEAP_RATIO,
+      overloadEventLoopDelayMs: c.OVERLOAD_EVENT_LOOP_DELAY_MS,
+    },
+    docsEnabled: c.DOCS_ENABLED,
   };
+}
+
+/** A value as it may appear in a message or a log line: secrets withheld, URL passwords masked. */
+export function printable(key: string, value: string): string {
+  if (SECRET_KEY.test(key)) return '<redacted>';
+  return redactUrl(value);
+}
+
+/** `scheme://user:password@host` → `scheme://user:***@host`; anything that is not such a URL is unchanged. */
+export function redactUrl(value: string): string {
+  // The password runs to the authority's last `@` (an unencoded `@` in it must not leave its tail behind).
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*):[^/?#]*@/i, '$1:***@');
 }
 
 function tracingConfig(c: RawConfig): Config['tracing'] {

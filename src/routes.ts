@@ -2,6 +2,7 @@
 // Read this file to know the whole API surface. Cross-cutting behaviour lives in src/app.ts.
 import type { App, AppDeps } from './app.js';
 import { addDocsPage } from './http/docs.js';
+import { UNLIMITED } from './http/protection.js';
 import { LivezRoute, MetricsRoute, ReadyzRoute, RuntimeRoute, probeHandlers } from './system/probes.js';
 import { systemHandlers } from './system/handlers.js';
 import { HealthRoute, InfoRoute } from './system/schemas.js';
@@ -25,7 +26,8 @@ export function addRoutes(app: App, { config, todos: repository, build }: AppDep
   const todos = todoHandlers(repository);
 
   app.get('/', { schema: InfoRoute }, system.info);
-  app.get('/health', { schema: HealthRoute }, system.health);
+  // The Go reference's health check is a probe too: never rate-limited nor shed.
+  app.get('/health', { schema: HealthRoute, config: UNLIMITED }, system.health);
 
   app.get('/api/todos', { schema: ListTodosRoute }, todos.list);
   app.post('/api/todos', { schema: CreateTodoRoute, preValidation: trimTitle }, todos.create);
@@ -42,7 +44,7 @@ export function addRoutes(app: App, { config, todos: repository, build }: AppDep
 /** Probes and metrics: on the API port, or alone on MANAGEMENT_PORT. Not logged per request. */
 export function addProbeRoutes(app: App, { lifecycle, checks, metrics, config }: AppDeps): void {
   const probes = probeHandlers({ lifecycle, checks, metrics, checkTimeoutMs: config.database.kind === 'postgres' ? config.database.statementTimeoutMs : 2000 });
-  const quiet = { log: false };
+  const quiet = { log: false, ...UNLIMITED };
 
   app.get('/livez', { schema: LivezRoute, config: quiet }, probes.livez);
   app.get('/readyz', { schema: ReadyzRoute, config: quiet }, probes.readyz);
@@ -51,9 +53,9 @@ export function addProbeRoutes(app: App, { lifecycle, checks, metrics, config }:
 }
 
 /** The OpenAPI document of this API, in JSON and YAML, and the docs page (Swagger UI) at /docs. */
-export function addDocsRoutes(app: App): void {
+export async function addDocsRoutes(app: App): Promise<void> {
   const hidden = { hide: true };
-  addDocsPage(app);
+  await addDocsPage(app);
   app.get('/openapi.json', { schema: hidden }, () => app.swagger());
   app.get('/openapi.yaml', { schema: hidden }, (_req, reply) => reply.type('application/yaml').send(app.swagger({ yaml: true })));
 }

@@ -5,7 +5,7 @@ import closeWithGrace from 'close-with-grace';
 import type { DestinationStream } from 'pino';
 import { buildApp, buildManagementApp, type App } from './app.js';
 import { buildInfo } from './build-info.js';
-import { ConfigError, loadConfig, withDotEnv } from './config.js';
+import { ConfigError, loadConfig, redactUrl, withDotEnv } from './config.js';
 import { openStorage } from './storage/index.js';
 import type { Lifecycle, ReadinessCheck } from './system/probes.js';
 import { instrumentTodos } from './telemetry/instrument.js';
@@ -132,7 +132,7 @@ async function start(options: RunOptions, ownsProcess: boolean): Promise<Service
       commit: buildInfo.commit,
       storage: storage.kind,
       cache: cache ? 'redis' : 'none',
-      tracing: config.tracing ? config.tracing.tracesUrl : 'off',
+      tracing: config.tracing ? redactUrl(config.tracing.tracesUrl) : 'off',
       node: process.version,
     },
     'listening',

@@ -14,7 +14,7 @@ test('defaults need no environment at all', () => {
   assert.deepEqual(c.database, { kind: 'sqlite', path: './data/todos.db', synchronous: 'NORMAL' });
   assert.deepEqual(c.log, { level: 'info', format: 'json' });
   assert.deepEqual(c.cors, { origins: '*', credentials: false });
-  assert.equal(c.bodyLimit, 1_048_576);
+  assert.equal(c.bodyLimit, undefined); // each route's own limit (src/todos/schemas.ts)
   assert.equal(c.shutdownTimeoutMs, 10_000);
   assert.equal(c.trustProxy, false);
 });

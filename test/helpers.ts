@@ -116,13 +116,13 @@ export interface Proc {
 }
 
 /** Runs the production bundle as its own process and waits for its "listening" line. */
-export async function spawnService(env: Record<string, string> = {}): Promise<Proc> {
+export async function spawnService(env: Record<string, string> = {}, options: { stderr?: 'inherit' | 'ignore' } = {}): Promise<Proc> {
   assert.ok(existsSync(MAIN), `${MAIN} is missing: run \`npm run build\` (npm test does)`);
   const dir = tempDir();
   const child = spawn(process.execPath, [MAIN], {
     cwd: dir,
     env: { PATH: process.env.PATH, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${join(dir, 't.db')}`, SHUTDOWN_DELAY_MS: '0', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', options.stderr ?? 'inherit'],
   });
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const logs: Record<string, unknown>[] = [];

@@ -10,7 +10,7 @@ import { http, startService, type TestService } from './helpers.js';
 import { checkExchange, documentFor, OpenApiDocument, type Exchange } from './openapi-validator.js';
 
 /** Routes that are served but are not API operations: the document itself and its docs page. */
-const DOCUMENTATION_ROUTES = ['GET /openapi.json', 'GET /openapi.yaml', 'GET /docs', 'GET /docs/static/init.js', 'GET /docs/static/{file}'];
+const DOCUMENTATION_ROUTES = ['GET /openapi.json', 'GET /openapi.yaml', 'GET /docs', 'GET /docs/static/init.js', 'GET /docs*'];
 
 /** "METHOD /path" for every route the router has, read from Fastify's route tree, with `{param}` paths. */
 function routerRoutes(svc: TestService): string[] {

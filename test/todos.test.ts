@@ -143,13 +143,23 @@ for (const backend of backends) {
         assert.ok(fields.some((f) => f.startsWith('body.description')), fields.join());
       });
 
-      test('invalid JSON and an empty body are 400 and store nothing', async () => {
+      test('invalid JSON, invalid UTF-8 and an empty body are 400 and store nothing', async () => {
         const before = (await todos.expect('listTodos', 200)).pagination.total_items;
-        for (const raw of ['{"title": "x"', 'title=x', '{title: "x"}', '']) {
+        for (const raw of ['{"title": "x"', 'title=x', '{title: "x"}']) {
           const r = await api<{ type: string }>('POST', '/api/todos', raw, { 'content-type': 'application/json' });
           assertProblem(r, 400, assert);
           assert.equal(r.body.type, 'urn:todo-service:problem:invalid-json', raw);
         }
+        // Bytes that are not UTF-8 are refused, not stored as U+FFFD.
+        for (const bytes of [[0x7b, 0x22, 0x74, 0x69, 0x74, 0x6c, 0x65, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d], [0x7b, 0x22, 0x74, 0x69, 0x74, 0x6c, 0x65, 0x22, 0x3a, 0x22, 0xc3, 0x22, 0x7d]]) {
+          const res = await fetch(svc.url + '/api/todos', { method: 'POST', body: Buffer.from(bytes), headers: { 'content-type': 'application/json' } });
+          assert.equal(res.status, 400);
+          assert.equal(((await res.json()) as { type: string }).type, 'urn:todo-service:problem:invalid-json');
+        }
+        // An empty body is no body: the title is missing.
+        const empty = await api<{ type: string }>('POST', '/api/todos', '', { 'content-type': 'application/json' });
+        assertProblem(empty, 400, assert);
+        assert.equal(empty.body.type, 'urn:todo-service:problem:validation-error');
         const noBody = await fetch(svc.url + '/api/todos', { method: 'POST' });
         assert.equal(noBody.status, 400);
         assert.equal((await todos.expect('listTodos', 200)).pagination.total_items, before);
@@ -171,15 +181,15 @@ for (const backend of backends) {
         assert.ok(!Number.isNaN(Date.parse(r.body.timestamp)));
       });
 
-      test('ids are read like Go strconv.Atoi: +N works, 0/abc/1.5 are 400, unknown and negative are 404', async () => {
+      test('ids are read like Go strconv.Atoi: +N works, 0/abc/1.5 and beyond ±(2^53 − 1) are 400, unknown and negative are 404', async () => {
         const t = await create('atoi');
         assert.equal((await api('GET', `/api/todos/+${t.id}`)).status, 200);
-        for (const bad of ['0', '-0', 'abc', '1.5', '1e3', '%20', '99999999999999999999']) {
+        for (const bad of ['0', '-0', 'abc', '1.5', '1e3', '%20', '99999999999999999999', '9223372036854775807', '9007199254740992', '-9007199254740992']) {
           const r = await api<{ type: string }>('GET', `/api/todos/${bad}`);
           assertProblem(r, 400, assert);
           assert.equal(r.body.type, 'urn:todo-service:problem:invalid-id');
         }
-        for (const missing of ['999999999', '-1', '9223372036854775807']) {
+        for (const missing of ['999999999', '-1', '9007199254740991', '-9007199254740991']) {
           const r = await api<{ type: string }>('GET', `/api/todos/${missing}`);
           assertProblem(r, 404, assert);
           assert.equal(r.body.type, 'urn:todo-service:problem:todo-not-found');

@@ -5,15 +5,19 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { PROBLEM_SCHEMA_ID, ProblemSchema } from './problem.js';
 
-export async function registerOpenApi(app: FastifyInstance, config: Config, version: string): Promise<void> {
-  // One Problem schema shared by every error response: the document names it once (#/components/schemas/Problem)
-  // and each 4xx/5xx refers to it, so clients generate one Problem type.
+/**
+ * One Problem schema shared by every error response: the document names it once (#/components/schemas/Problem)
+ * and each 4xx/5xx refers to it, so clients generate one Problem type. Added with or without the document.
+ */
+export function addProblemSchema(app: FastifyInstance): void {
   app.addSchema({
     ...ProblemSchema,
     $id: PROBLEM_SCHEMA_ID,
     description: "An RFC 9457 problem detail, with the Go reference's `error` and `timestamp` members.",
   });
+}
 
+export async function registerOpenApi(app: FastifyInstance, config: Config, version: string): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',

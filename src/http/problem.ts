@@ -12,6 +12,9 @@ export const ProblemType = {
   todoNotFound: 'urn:todo-service:problem:todo-not-found',
   notReady: 'urn:todo-service:problem:not-ready',
   unavailable: 'urn:todo-service:problem:storage-unavailable',
+  overloaded: 'urn:todo-service:problem:overloaded',
+  rateLimited: 'urn:todo-service:problem:rate-limited',
+  crossSite: 'urn:todo-service:problem:cross-site-request',
 } as const;
 
 export const ProblemSchema = Type.Object(
@@ -60,11 +63,14 @@ export const todoNotFound = (id: number) =>
 
 const STATUS_TITLES: Record<number, string> = {
   400: 'Bad Request',
+  403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  408: 'Request Timeout',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -100,20 +106,38 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   400:
     'The request breaks the contract. `type` says how: `urn:todo-service:problem:validation-error` (the body or ' +
     'query; `errors` lists each field), `urn:todo-service:problem:invalid-json` (the body is not JSON) or ' +
-    '`urn:todo-service:problem:invalid-id` (the id is 0 or not an integer).',
+    '`urn:todo-service:problem:invalid-id` (the id is 0, not an integer, or beyond ±2^53).',
+  403:
+    'A write sent by a browser from a page of another site whose origin `CORS_ORIGINS` does not allow ' +
+    '(`urn:todo-service:problem:cross-site-request`). Nothing was changed.',
   404: 'No todo with that id (`urn:todo-service:problem:todo-not-found`).',
-  413: 'The body is larger than the configured limit (`BODY_LIMIT_BYTES`, 1 MiB by default).',
+  413: 'The body is larger than the limit: a few KiB above the largest valid todo body (32 KiB), or `BODY_LIMIT_BYTES`.',
+  429:
+    'This client sent more than `RATE_LIMIT_MAX` requests in `RATE_LIMIT_WINDOW_MS` ' +
+    '(`urn:todo-service:problem:rate-limited`). Retry after `Retry-After` seconds.',
   415:
     'The Content-Type header is not a media type at all (empty, or not `type/subtype`). Any well-formed one is ' +
     'accepted: the body is read as JSON whatever it names.',
   500: 'An unexpected error. The body names no internals; the log line with the same `request_id` has the details.',
   503:
-    'The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`). ' +
-    'Retry after `Retry-After` seconds.',
+    'The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`), ' +
+    'or the server is overloaded (`urn:todo-service:problem:overloaded`). Retry after `Retry-After` seconds.',
 };
 
 const RETRY_AFTER = {
   'retry-after': { type: 'integer', minimum: 0, description: 'Seconds to wait before retrying.', examples: [1] },
+};
+
+/** The rate-limit headers (draft-ietf-httpapi-ratelimit-headers) on every rate-limited response. */
+const RATE_LIMIT_HEADERS = {
+  'ratelimit-limit': { type: 'integer', description: 'Requests allowed per window.' },
+  'ratelimit-remaining': { type: 'integer', description: 'Requests left in this window.' },
+  'ratelimit-reset': { type: 'integer', description: 'Seconds until the window resets.' },
+};
+
+const HEADERS_OF: Record<number, Record<string, unknown>> = {
+  429: { ...RETRY_AFTER, ...RATE_LIMIT_HEADERS },
+  503: RETRY_AFTER,
 };
 
 /**
@@ -127,7 +151,7 @@ export function problemResponses<const S extends readonly number[]>(...statuses:
       s,
       {
         description: PROBLEM_DESCRIPTIONS[s] ?? statusTitle(s),
-        ...(s === 503 ? { headers: RETRY_AFTER } : {}),
+        ...(HEADERS_OF[s] ? { headers: HEADERS_OF[s] } : {}),
         content: { [PROBLEM_MEDIA_TYPE]: { schema: problemRef } },
       },
     ]),

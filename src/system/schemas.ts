@@ -1,5 +1,6 @@
 // Schemas of the service's own endpoints: `GET /` (service info) and `GET /health`.
 import Type from 'typebox';
+import { problemResponses } from '../http/problem.js';
 
 const Timestamp = Type.String({ format: 'date-time' });
 
@@ -25,6 +26,7 @@ export const InfoRoute = {
         description: '"METHOD path" → what it does, generated from the registered routes.',
       }),
     }, { description: 'The service and its endpoints.' }),
+    ...problemResponses(429, 503),
   },
 };
 

@@ -14,7 +14,7 @@ export async function createLogger(config: Config['log'], destination?: Destinat
   const options: pino.LoggerOptions = {
     level: config.level,
     timestamp: () => `,"time":"${isoNow()}"`, // pino's isoTime, formatted once per millisecond
-    formatters: { level: (label) => ({ level: label }) },
+    formatters: { level: (label) => ({ level: label }), log: redactSecrets },
   };
   if (destination) return pino(options, destination);
   if (config.format === 'pretty') {
@@ -39,6 +39,46 @@ function stdoutInBatches(): DestinationStream {
     write: (line: string) => void boom.write(Buffer.from(line) as unknown as string), // typed for string mode only
     flush: (done: (error?: Error) => void) => boom.flush(done),
   } as DestinationStream;
+}
+
+/** Keys whose values never reach a log line, at any depth: credentials, tokens, cookies, API keys. */
+const SECRET_KEY = /authorization|cookie|password|secret|token|api[-_]?key/i;
+const REDACTED = '[redacted]';
+
+/**
+ * Replaces the values of secret-looking keys (see SECRET_KEY) with "[redacted]", up to 4 levels deep. The
+ * object is copied only along the paths that hold one; a line without secrets is returned as it came.
+ */
+export function redactSecrets<T extends Record<string, unknown>>(object: T): T {
+  return redactIn(object, 0) as T;
+}
+
+function redactIn(value: unknown, depth: number): unknown {
+  if (value === null || typeof value !== 'object' || depth > 4) return value;
+  if (Array.isArray(value)) {
+    const items = value as unknown[];
+    let copy: unknown[] | undefined;
+    items.forEach((item, i) => {
+      const redacted = redactIn(item, depth + 1);
+      if (redacted !== item) (copy ??= [...items])[i] = redacted;
+    });
+    return copy ?? items;
+  }
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(value)) {
+    const item = (value as Record<string, unknown>)[key];
+    const redacted = SECRET_KEY.test(key) ? REDACTED : redactIn(item, depth + 1);
+    // A copy with every own property (an Error's message and stack are not enumerable) and the same prototype.
+    if (redacted !== item) (copy ??= shallowCopy(value))[key] = redacted;
+  }
+  return copy ?? value;
+}
+
+function shallowCopy(value: object): Record<string, unknown> {
+  const copy = Object.create(Object.getPrototypeOf(value) as object | null, Object.getOwnPropertyDescriptors(value)) as Record<string, unknown>;
+  // V8 computes an error's stack through an accessor that reads the original object: keep its text instead.
+  if (value instanceof Error) Object.defineProperty(copy, 'stack', { value: value.stack, enumerable: false, writable: true, configurable: true });
+  return copy;
 }
 
 export function flushLogger(logger: Logger): Promise<void> {

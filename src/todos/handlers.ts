@@ -9,8 +9,6 @@ import type { CreateTodoRoute, DeleteTodoRoute, GetTodoRoute, ListTodosRoute, Up
 const DEFAULT_PAGE = 1;
 const DEFAULT_LIMIT = 10;
 const MAX_LIMIT = 100;
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
 
 /** Go's strconv.Atoi with a default: an optionally signed decimal integer, anything else → the default. */
 export function parseIntOr(raw: string | undefined, fallback: number): number {
@@ -20,16 +18,13 @@ export function parseIntOr(raw: string | undefined, fallback: number): number {
 }
 
 /**
- * A path id as the Go reference reads it: 0 or unparsable → 400. The params schema has already checked the
- * digits; ids past 2^53 exist in no table here, so a 64-bit one is simply not found.
+ * A path id (the params schema has checked the digits): 0 → 400 as in the Go reference, and so is any id
+ * beyond ±(2^53 − 1), which a JavaScript number cannot hold exactly (no such id exists in any store here).
  */
 export function parseId(raw: string): number {
   const n = Number(raw);
-  if (n === 0) throw invalidId();
-  if (Number.isSafeInteger(n)) return n;
-  const big = BigInt(raw);
-  if (big < INT64_MIN || big > INT64_MAX) throw invalidId();
-  return Number.MAX_SAFE_INTEGER;
+  if (n === 0 || !Number.isSafeInteger(n)) throw invalidId();
+  return n;
 }
 
 const now = isoNow;

@@ -12,6 +12,13 @@ const DESCRIPTION_PATTERN = '^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u0
 export const TITLE_MAX = 200;
 export const DESCRIPTION_MAX = 2000;
 
+/**
+ * The body limit of the todo routes. The largest valid body writes every character of the longest title and
+ * description as an escaped surrogate pair (`\uD83D\uDE80`: 12 bytes for one character), ~26.5 KB with the
+ * members' names; unknown members are ignored, so 32 KiB leaves ~6 KiB for them. BODY_LIMIT_BYTES overrides it.
+ */
+export const TODO_BODY_LIMIT = 32 * 1024;
+
 const Title = Type.String({
   minLength: 1,
   maxLength: TITLE_MAX,
@@ -62,14 +69,14 @@ const TodoEnvelope = (description: string) =>
   );
 
 // Every todo operation reads or writes the database: besides its own problems it may answer 500 (a bug) and
-// 503 (PostgreSQL does not answer; with Retry-After).
-const STORAGE_PROBLEMS = [500, 503] as const;
-// A request with a body (a DELETE may carry one too: it is read, bounded, then ignored) can be too large (413)
-// or name no media type at all in its Content-Type (415).
-const BODY_PROBLEMS = [413, 415] as const;
+// 503 (PostgreSQL does not answer, or the server sheds load; with Retry-After), and 429 past the rate limit.
+const STORAGE_PROBLEMS = [429, 500, 503] as const;
+// A write (a DELETE may carry a body too: it is read, bounded, then ignored) can be too large (413), name no
+// media type at all in its Content-Type (415), or come from a browser page of a site CORS does not allow (403).
+const BODY_PROBLEMS = [403, 413, 415] as const;
 
 const IdParams = Type.Object({
-  id: Type.String({ pattern: '^[+-]?[0-9]+$', description: 'The todo id (a non-zero integer).', examples: ['1'] }),
+  id: Type.String({ pattern: '^[+-]?[0-9]+$', description: 'The todo id (a non-zero integer within ±(2^53 − 1)).', examples: ['1'] }),
 });
 
 // Query values are strings, read as the Go reference reads them: an unparsable page or limit falls back to

@@ -265,6 +265,34 @@ export interface operations {
                     };
                 };
             };
+            /** @description This client sent more than `RATE_LIMIT_MAX` requests in `RATE_LIMIT_WINDOW_MS` (`urn:todo-service:problem:rate-limited`). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`), or the server is overloaded (`urn:todo-service:problem:overloaded`). Retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getHealth: {
@@ -361,9 +389,26 @@ export interface operations {
                     };
                 };
             };
-            /** @description The request breaks the contract. `type` says how: `urn:todo-service:problem:validation-error` (the body or query; `errors` lists each field), `urn:todo-service:problem:invalid-json` (the body is not JSON) or `urn:todo-service:problem:invalid-id` (the id is 0 or not an integer). */
+            /** @description The request breaks the contract. `type` says how: `urn:todo-service:problem:validation-error` (the body or query; `errors` lists each field), `urn:todo-service:problem:invalid-json` (the body is not JSON) or `urn:todo-service:problem:invalid-id` (the id is 0, not an integer, or beyond ±2^53). */
             400: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client sent more than `RATE_LIMIT_MAX` requests in `RATE_LIMIT_WINDOW_MS` (`urn:todo-service:problem:rate-limited`). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -379,7 +424,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`). Retry after `Retry-After` seconds. */
+            /** @description The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`), or the server is overloaded (`urn:todo-service:problem:overloaded`). Retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -455,7 +500,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The request breaks the contract. `type` says how: `urn:todo-service:problem:validation-error` (the body or query; `errors` lists each field), `urn:todo-service:problem:invalid-json` (the body is not JSON) or `urn:todo-service:problem:invalid-id` (the id is 0 or not an integer). */
+            /** @description The request breaks the contract. `type` says how: `urn:todo-service:problem:validation-error` (the body or query; `errors` lists each field), `urn:todo-service:problem:invalid-json` (the body is not JSON) or `urn:todo-service:problem:invalid-id` (the id is 0, not an integer, or beyond ±2^53). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -464,7 +509,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than the configured limit (`BODY_LIMIT_BYTES`, 1 MiB by default). */
+            /** @description A write sent by a browser from a page of another site whose origin `CORS_ORIGINS` does not allow (`urn:todo-service:problem:cross-site-request`). Nothing was changed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the limit: a few KiB above the largest valid todo body (32 KiB), or `BODY_LIMIT_BYTES`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -482,6 +536,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description This client sent more than `RATE_LIMIT_MAX` requests in `RATE_LIMIT_WINDOW_MS` (`urn:todo-service:problem:rate-limited`). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description An unexpected error. The body names no internals; the log line with the same `request_id` has the details. */
             500: {
                 headers: {
@@ -491,7 +562,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`). Retry after `Retry-After` seconds. */
+            /** @description The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`), or the server is overloaded (`urn:todo-service:problem:overloaded`). Retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -510,7 +581,7 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description The todo id (a non-zero integer).
+                 * @description The todo id (a non-zero integer within ±(2^53 − 1)).
                  * @example 1
                  */
                 id: string;
@@ -554,7 +625,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The request breaks the contract. `type` says how: `urn:todo-service:problem:validation-error` (the body or query; `errors` lists each field), `urn:todo-service:problem:invalid-json` (the body is not JSON) or `urn:todo-service:problem:invalid-id` (the id is 0 or not an integer). */
+            /** @description The request breaks the contract. `type` says how: `urn:todo-service:problem:validation-error` (the body or query; `errors` lists each field), `urn:todo-service:problem:invalid-json` (the body is not JSON) or `urn:todo-service:problem:invalid-id` (the id is 0, not an integer, or beyond ±2^53). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -572,6 +643,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description This client sent more than `RATE_LIMIT_MAX` requests in `RATE_LIMIT_WINDOW_MS` (`urn:todo-service:problem:rate-limited`). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description An unexpected error. The body names no internals; the log line with the same `request_id` has the details. */
             500: {
                 headers: {
@@ -581,7 +669,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`). Retry after `Retry-After` seconds. */
+            /** @description The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`), or the server is overloaded (`urn:todo-service:problem:overloaded`). Retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -600,7 +688,7 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description The todo id (a non-zero integer).
+                 * @description The todo id (a non-zero integer within ±(2^53 − 1)).
                  * @example 1
                  */
                 id: string;
@@ -657,8 +745,17 @@ export interface operations {
                     };
                 };
             };
-            /** @description The request breaks the contract. `type` says how: `urn:todo-service:problem:validation-error` (the body or query; `errors` lists each field), `urn:todo-service:problem:invalid-json` (the body is not JSON) or `urn:todo-service:problem:invalid-id` (the id is 0 or not an integer). */
+            /** @description The request breaks the contract. `type` says how: `urn:todo-service:problem:validation-error` (the body or query; `errors` lists each field), `urn:todo-service:problem:invalid-json` (the body is not JSON) or `urn:todo-service:problem:invalid-id` (the id is 0, not an integer, or beyond ±2^53). */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A write sent by a browser from a page of another site whose origin `CORS_ORIGINS` does not allow (`urn:todo-service:problem:cross-site-request`). Nothing was changed. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -675,7 +772,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than the configured limit (`BODY_LIMIT_BYTES`, 1 MiB by default). */
+            /** @description The body is larger than the limit: a few KiB above the largest valid todo body (32 KiB), or `BODY_LIMIT_BYTES`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -693,6 +790,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description This client sent more than `RATE_LIMIT_MAX` requests in `RATE_LIMIT_WINDOW_MS` (`urn:todo-service:problem:rate-limited`). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description An unexpected error. The body names no internals; the log line with the same `request_id` has the details. */
             500: {
                 headers: {
@@ -702,7 +816,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`). Retry after `Retry-After` seconds. */
+            /** @description The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`), or the server is overloaded (`urn:todo-service:problem:overloaded`). Retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -721,7 +835,7 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description The todo id (a non-zero integer).
+                 * @description The todo id (a non-zero integer within ±(2^53 − 1)).
                  * @example 1
                  */
                 id: string;
@@ -767,8 +881,17 @@ export interface operations {
                     };
                 };
             };
-            /** @description The request breaks the contract. `type` says how: `urn:todo-service:problem:validation-error` (the body or query; `errors` lists each field), `urn:todo-service:problem:invalid-json` (the body is not JSON) or `urn:todo-service:problem:invalid-id` (the id is 0 or not an integer). */
+            /** @description The request breaks the contract. `type` says how: `urn:todo-service:problem:validation-error` (the body or query; `errors` lists each field), `urn:todo-service:problem:invalid-json` (the body is not JSON) or `urn:todo-service:problem:invalid-id` (the id is 0, not an integer, or beyond ±2^53). */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A write sent by a browser from a page of another site whose origin `CORS_ORIGINS` does not allow (`urn:todo-service:problem:cross-site-request`). Nothing was changed. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -785,7 +908,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than the configured limit (`BODY_LIMIT_BYTES`, 1 MiB by default). */
+            /** @description The body is larger than the limit: a few KiB above the largest valid todo body (32 KiB), or `BODY_LIMIT_BYTES`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -803,6 +926,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description This client sent more than `RATE_LIMIT_MAX` requests in `RATE_LIMIT_WINDOW_MS` (`urn:todo-service:problem:rate-limited`). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description An unexpected error. The body names no internals; the log line with the same `request_id` has the details. */
             500: {
                 headers: {
@@ -812,7 +952,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`). Retry after `Retry-After` seconds. */
+            /** @description The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`), or the server is overloaded (`urn:todo-service:problem:overloaded`). Retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -831,7 +971,7 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description The todo id (a non-zero integer).
+                 * @description The todo id (a non-zero integer within ±(2^53 − 1)).
                  * @example 1
                  */
                 id: string;
@@ -888,8 +1028,17 @@ export interface operations {
                     };
                 };
             };
-            /** @description The request breaks the contract. `type` says how: `urn:todo-service:problem:validation-error` (the body or query; `errors` lists each field), `urn:todo-service:problem:invalid-json` (the body is not JSON) or `urn:todo-service:problem:invalid-id` (the id is 0 or not an integer). */
+            /** @description The request breaks the contract. `type` says how: `urn:todo-service:problem:validation-error` (the body or query; `errors` lists each field), `urn:todo-service:problem:invalid-json` (the body is not JSON) or `urn:todo-service:problem:invalid-id` (the id is 0, not an integer, or beyond ±2^53). */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A write sent by a browser from a page of another site whose origin `CORS_ORIGINS` does not allow (`urn:todo-service:problem:cross-site-request`). Nothing was changed. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -906,7 +1055,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The body is larger than the configured limit (`BODY_LIMIT_BYTES`, 1 MiB by default). */
+            /** @description The body is larger than the limit: a few KiB above the largest valid todo body (32 KiB), or `BODY_LIMIT_BYTES`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -924,6 +1073,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description This client sent more than `RATE_LIMIT_MAX` requests in `RATE_LIMIT_WINDOW_MS` (`urn:todo-service:problem:rate-limited`). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description An unexpected error. The body names no internals; the log line with the same `request_id` has the details. */
             500: {
                 headers: {
@@ -933,7 +1099,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`). Retry after `Retry-After` seconds. */
+            /** @description The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`), or the server is overloaded (`urn:todo-service:problem:overloaded`). Retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
