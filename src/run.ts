@@ -82,7 +82,6 @@ async function start(options: RunOptions, ownsProcess: boolean): Promise<Service
     await cache?.close();
     await storage.close();
     await tracing?.shutdown();
-    metrics.close();
   };
 
   let closing: Promise<void> | undefined;
