@@ -401,6 +401,28 @@ describe('exporting to a collector that fails', () => {
   });
 });
 
+test('with tracing off, a request\'s log line still names the trace id of the caller\'s traceparent (no span id: there is no span)', async () => {
+  const svc = await startService();
+  try {
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    const r = await http(svc.url, 'GET', '/api/todos', { headers: { traceparent: `00-${traceId}-b7ad6b7169203331-01` } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('traceresponse'), null, 'no span, so no traceresponse');
+    const line = await waitFor('its log line', () => svc.logs.find((l) => l.msg === 'request completed' && l.request_id === r.headers.get('x-request-id')));
+    assert.equal(line.trace_id, traceId);
+    assert.equal(line.span_id, undefined);
+
+    // Without a traceparent, or with one that is not valid, the line names no trace.
+    for (const headers of [{}, { traceparent: 'garbage' }, { traceparent: `00-${'0'.repeat(32)}-b7ad6b7169203331-01` }]) {
+      const plain = await http(svc.url, 'GET', '/api/todos', { headers });
+      const other = await waitFor('its log line', () => svc.logs.find((l) => l.msg === 'request completed' && l.request_id === plain.headers.get('x-request-id')));
+      assert.equal(other.trace_id, undefined, JSON.stringify(headers));
+    }
+  } finally {
+    await svc.dispose();
+  }
+});
+
 test('with no OTLP endpoint the OpenTelemetry SDK is never loaded, and no trace header is sent', async () => {
   // Preloads that make loading any OpenTelemetry package fail the process, through require() and import()
   // alike — except the API facade, a no-op without an SDK, which prom-client loads too. The bundle carries

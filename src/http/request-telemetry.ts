@@ -84,11 +84,21 @@ export function addRequestTelemetry(app: FastifyInstance, { logger, metrics, tra
   });
 }
 
-/** The trace and span ids of a request's log lines: its span's, with tracing on. */
+/** A W3C traceparent: version, trace id, parent id, flags. */
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}/;
+
+/**
+ * The trace and span ids of a request's log lines: its span's with tracing on; with tracing off, the trace id
+ * of the caller's traceparent (if any), so the lines still meet the caller's trace.
+ */
 function traceIds(req: FastifyRequest): { trace_id: string | undefined; span_id: string | undefined } {
-  if (!req.trace) return { trace_id: undefined, span_id: undefined };
-  const { traceId, spanId } = req.trace.span.spanContext();
-  return { trace_id: traceId, span_id: spanId };
+  if (req.trace) {
+    const { traceId, spanId } = req.trace.span.spanContext();
+    return { trace_id: traceId, span_id: spanId };
+  }
+  const header = req.headers.traceparent;
+  const traceId = typeof header === 'string' ? TRACEPARENT.exec(header)?.[1] : undefined;
+  return { trace_id: traceId === '0'.repeat(32) ? undefined : traceId, span_id: undefined };
 }
 
 /** The fields every other log line about a request carries (its errors): its id, trace id and span id. */
