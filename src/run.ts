@@ -11,7 +11,6 @@ import type { Lifecycle, ReadinessCheck } from './system/probes.js';
 import { instrumentTodos } from './telemetry/instrument.js';
 import { createLogger, flushLogger } from './telemetry/logger.js';
 import { createMetrics, disabledMetrics } from './telemetry/metrics.js';
-import { keepTickShapes } from './tick-shapes.js';
 
 export interface RunOptions {
   /** The environment to configure from. Default: process.env over an optional `.env` file. */
@@ -79,13 +78,10 @@ async function start(options: RunOptions, ownsProcess: boolean): Promise<Service
   const app = await buildApp(deps);
   const management = config.managementPort === undefined ? undefined : buildManagementApp(deps);
 
-  const stopKeepingTicks = keepTickShapes();
   const closeResources = async () => {
-    stopKeepingTicks();
     await cache?.close();
     await storage.close();
     await tracing?.shutdown();
-    metrics.close();
   };
 
   let closing: Promise<void> | undefined;

@@ -2,11 +2,7 @@
 // and checked — by a parser here and by promtool when it is installed (CI installs it).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
-import client from 'prom-client';
-import { LeanHistogram } from '../src/telemetry/histogram.js';
-import { DEFAULT_COLLECTORS } from '../src/telemetry/runtime-metrics.js';
 import type { Todo } from '../src/todos/repository.js';
 import { assertProblem, freshRedisPrefix, freshSchema, http, postgres, redis, spawnService, startService, type TestService } from './helpers.js';
 import { startProxy } from './tcp-proxy.js';
@@ -228,76 +224,11 @@ describe('metrics', () => {
     assert.equal(sample(m.get('db_query_duration_seconds'), { operation: 'get', outcome: 'ok' }, 'db_query_duration_seconds_count'), '2');
   });
 
-  test('every garbage collection is counted, those of a synchronous burst too', async () => {
-    const minor = async () => Number(sample((await scrape(svc.url)).get('nodejs_gc_duration_seconds'), { kind: 'minor' }, 'nodejs_gc_duration_seconds_count') ?? 0);
-    // An independent count over the same process (the service runs in this one): an observer reading every entry.
-    let observed = 0;
-    const observer = new PerformanceObserver((list) => {
-      for (const entry of list.getEntries()) if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) observed++;
-    });
-    observer.observe({ entryTypes: ['gc'] });
-    const before = await minor();
-    // Young-generation collections back to back, without a turn of the event loop between them.
-    const keep: unknown[][] = [];
-    for (let i = 0; i < 80_000; i++) keep[i % 16] = new Array<unknown>(1000).fill(i);
-    await new Promise((resolve) => setImmediate(resolve));
-    const after = await minor();
-    await new Promise((resolve) => setImmediate(resolve));
-    observer.disconnect();
-    assert.ok(observed >= 20, `the burst ran ${observed} minor collections (expected many)`);
-    // The scrapes themselves may collect too, inside or outside the observer's window: a few either way.
-    assert.ok(Math.abs(after - before - observed) <= 3, `counted ${after - before} minor collections, the observer saw ${observed}`);
-  });
-
-  test('the runtime collectors are prom-client\'s defaults, without its GC observer', () => {
-    assert.deepEqual(Object.keys(DEFAULT_COLLECTORS).sort(), client.collectDefaultMetrics.metricsList.filter((name) => name !== 'gc').sort());
-  });
-
   test('the exposition passes `promtool check metrics` with no findings', { skip: promtoolSkip }, async () => {
     const text = await (await fetch(`${svc.url}/metrics`)).text();
     const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr + r.stdout);
     assert.equal((r.stdout + r.stderr).trim(), '', `promtool findings:\n${r.stdout}${r.stderr}`);
-  });
-});
-
-describe('LeanHistogram (the request and query histograms)', () => {
-  /** The exposition's sample lines, sorted, with each line's labels in name order (order carries no meaning). */
-  const lines = (text: string) =>
-    text
-      .split('\n')
-      .filter((l) => l && !l.startsWith('#'))
-      .map((l) => {
-        const m = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(l)!;
-        const labels = (m[2] ?? '').split(/,(?=\w+=")/).filter(Boolean).sort().join(',');
-        return `${m[1]}{${labels}} ${m[3]}`;
-      })
-      .sort();
-
-  test('exposes exactly what prom-client\'s Histogram exposes for the same observations', async () => {
-    const buckets = [0.005, 0.01, 0.1, 1];
-    // Below, on and between bounds, above the last one, zero, and a label value that needs escaping.
-    const observations: [string, string, number][] = [
-      ['GET', '/a', 0], ['GET', '/a', 0.005], ['GET', '/a', 0.0051], ['GET', '/a', 0.05], ['GET', '/a', 1],
-      ['GET', '/a', 7.5], ['POST', '/b "quoted"\\', 0.2], ['POST', '/b "quoted"\\', 0.2],
-    ];
-    const theirs = new client.Registry();
-    const reference = new client.Histogram({ name: 'h_seconds', help: 'help text', labelNames: ['method', 'route'], buckets, registers: [theirs] });
-    const ours = new client.Registry();
-    const lean = new LeanHistogram('h_seconds', 'help text', ['method', 'route'], buckets, ours);
-    for (const [method, route, value] of observations) {
-      reference.labels(method, route).observe(value);
-      lean.labels(method, route).observe(value);
-    }
-    const [expected, actual] = [await theirs.metrics(), await ours.metrics()];
-    assert.deepEqual(lines(actual), lines(expected));
-    assert.match(actual, /^# HELP h_seconds help text\n# TYPE h_seconds histogram\n/);
-    assert.match(actual, /h_seconds_bucket\{method="GET",route="\/a",le="\+Inf"\} 6\n/);
-  });
-
-  test('a wrong number of label values is refused', () => {
-    const lean = new LeanHistogram('h2_seconds', 'help', ['method', 'route'], [1], new client.Registry());
-    assert.throws(() => lean.labels('GET'), /expected 2 label values, got 1/);
   });
 });
 

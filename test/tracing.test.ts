@@ -263,11 +263,10 @@ test('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/json sends JSON, winning over OTEL
   }
 });
 
-test('every request gets trace and span ids of its own: well-formed, never repeated, across many pools of randomness', async () => {
+test('every request gets trace and span ids of its own: well-formed, never repeated', async () => {
   const svc = await startService({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9', OTEL_TRACES_SAMPLER: 'always_off' });
   try {
     const answers: string[][] = [];
-    // ~85 requests draw on one pool of random bytes: 400 requests cross several refills.
     for (let batch = 0; batch < 20; batch++) {
       const rs = await Promise.all(Array.from({ length: 20 }, () => http(svc.url, 'GET', '/health')));
       for (const r of rs) answers.push((r.headers.get('traceresponse') ?? '').split('-'));
@@ -400,22 +399,28 @@ describe('exporting to a collector that fails', () => {
     await svc.dispose(); // rejected, before, with the export's error
     assert.equal(svc.logs.find((l) => l.msg === 'trace export failed; the batch is dropped')?.level, 'warn');
   });
+});
 
-  test('an export thread that has died is replaced for the next batch', async () => {
-    const { ExportThreadTransport } = await import('../src/telemetry/export-thread.js');
-    const receiver = await otlpReceiver();
-    const transport = new ExportThreadTransport(`${receiver.url}/v1/traces`, { 'content-type': 'application/json' }, 'test');
-    try {
-      const batch = () => new TextEncoder().encode(JSON.stringify({ resourceSpans: [] }));
-      assert.equal((await transport.send(batch(), 2000)).status, 'success');
-      await (transport as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
-      assert.equal((await transport.send(batch(), 2000)).status, 'success', 'a new thread sent the batch');
-      assert.equal(receiver.batches.length, 2);
-    } finally {
-      transport.shutdown();
-      await receiver.close();
+test('with tracing off, a request\'s log line still names the trace id of the caller\'s traceparent (no span id: there is no span)', async () => {
+  const svc = await startService();
+  try {
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    const r = await http(svc.url, 'GET', '/api/todos', { headers: { traceparent: `00-${traceId}-b7ad6b7169203331-01` } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('traceresponse'), null, 'no span, so no traceresponse');
+    const line = await waitFor('its log line', () => svc.logs.find((l) => l.msg === 'request completed' && l.request_id === r.headers.get('x-request-id')));
+    assert.equal(line.trace_id, traceId);
+    assert.equal(line.span_id, undefined);
+
+    // Without a traceparent, or with one that is not valid, the line names no trace.
+    for (const headers of [{}, { traceparent: 'garbage' }, { traceparent: `00-${'0'.repeat(32)}-b7ad6b7169203331-01` }]) {
+      const plain = await http(svc.url, 'GET', '/api/todos', { headers });
+      const other = await waitFor('its log line', () => svc.logs.find((l) => l.msg === 'request completed' && l.request_id === plain.headers.get('x-request-id')));
+      assert.equal(other.trace_id, undefined, JSON.stringify(headers));
     }
-  });
+  } finally {
+    await svc.dispose();
+  }
 });
 
 test('with no OTLP endpoint the OpenTelemetry SDK is never loaded, and no trace header is sent', async () => {

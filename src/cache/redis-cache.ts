@@ -15,7 +15,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import type { TraceContext, Tracing } from '../telemetry/tracing.js';
+import type { Tracing } from '../telemetry/tracing.js';
 
 export interface CacheOptions {
   url: string;
@@ -31,8 +31,6 @@ export interface CacheRead {
 }
 
 const BYPASS_MS = 1000;
-/** The attributes of every Redis span (spans only read them). */
-const REDIS_SPAN_ATTRIBUTES = Object.freeze({ 'db.system.name': 'redis' });
 
 // KEYS: epoch, generation. ARGV: the entry key's base. Returns [entry key, value].
 const READ_SCRIPT = `
@@ -83,10 +81,10 @@ export class RedisCache {
   }
 
   /** Reads an entry under the current generations; undefined when the cache is bypassed. */
-  async read(generationKey: string, base: string, trace?: TraceContext): Promise<CacheRead | undefined> {
+  async read(generationKey: string, base: string): Promise<CacheRead | undefined> {
     if (!(await this.usable())) return undefined;
     try {
-      const [key, value] = await this.traced(trace, 'cache read', () => this.redis.cacheRead(this.epochKey, generationKey, base));
+      const [key, value] = await this.traced('cache read', () => this.redis.cacheRead(this.epochKey, generationKey, base));
       this.recovered();
       this.metrics.cacheEvent(value === null ? 'miss' : 'hit');
       return { key, value };
@@ -105,11 +103,11 @@ export class RedisCache {
   }
 
   /** Bumps generations after a committed write; awaited before the write is acknowledged. */
-  async invalidate(generationKeys: string[], trace?: TraceContext): Promise<void> {
+  async invalidate(generationKeys: string[]): Promise<void> {
     try {
       const tx = this.redis.multi();
       for (const key of generationKeys) tx.incr(key).expire(key, this.generationTtlSeconds);
-      const results = await this.traced(trace, 'cache invalidate', () => tx.exec());
+      const results = await this.traced('cache invalidate', () => tx.exec());
       const failed = results?.find(([error]) => error);
       if (!results || failed) throw failed?.[0] ?? new Error('redis transaction aborted');
       this.recovered();
@@ -183,18 +181,9 @@ export class RedisCache {
     this.logger.info('redis: epoch bumped after missed invalidations; cached entries from before are ignored');
   }
 
-  /** Runs a Redis call in a client span under a sampled request's span. */
-  private async traced<T>(trace: TraceContext | undefined, name: string, call: () => Promise<T>): Promise<T> {
-    const span = trace && this.tracing?.startSpan(trace, name, this.tracing.api.SpanKind.CLIENT, REDIS_SPAN_ATTRIBUTES);
-    if (!span) return call();
-    try {
-      return await call();
-    } catch (error) {
-      span.fail(error);
-      throw error;
-    } finally {
-      span.end();
-    }
+  /** Runs a Redis call in a client span under the request's span (tracing on). */
+  private traced<T>(name: string, call: () => Promise<T>): Promise<T> {
+    return this.tracing ? this.tracing.clientSpan(name, { 'db.system.name': 'redis' }, call) : call();
   }
 
   private failed(error: Error): void {

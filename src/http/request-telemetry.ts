@@ -1,19 +1,15 @@
-// Per-request telemetry hooks: the in-flight gauge, the request's trace (only when tracing is on), and at the
+// Per-request telemetry hooks: the in-flight gauge, the request's span (only when tracing is on), and at the
 // end one log line plus the request metrics.
 import type { Attributes } from '@opentelemetry/api';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import type { RequestTrace, ServerSpan, TraceContext, Tracing } from '../telemetry/tracing.js';
+import type { RequestTrace, Tracing } from '../telemetry/tracing.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The request's trace and span ids, and its span if sampled; null when tracing is off. */
+    /** The request's span and its context; null when tracing is off. */
     trace: RequestTrace | null;
-    /** The span child spans (database, Redis) go under; set only when the request is sampled. */
-    traceContext: TraceContext | undefined;
-    /** `routeOptions` as read when the request started (tracing reads it then); null until then. */
-    telemetryRoute: FastifyRequest['routeOptions'] | null;
   }
   interface FastifyContextConfig {
     /** false: no log line for this route (probes and scrapes would drown the log). */
@@ -29,18 +25,31 @@ export interface RequestTelemetryDeps {
 
 export function addRequestTelemetry(app: FastifyInstance, { logger, metrics, tracing }: RequestTelemetryDeps): void {
   app.decorateRequest('trace', null);
-  app.decorateRequest('traceContext', undefined);
-  app.decorateRequest('telemetryRoute', null);
 
   app.addHook('onRequest', (req, reply, done) => {
     metrics.requestStarted();
-    if (tracing) startServerSpan(tracing, req, reply);
+    if (tracing) {
+      const route = req.routeOptions.url;
+      const trace = (req.trace = tracing.startRequest(route ? `${req.method} ${route}` : req.method, req.headers));
+      const { traceId, spanId, traceFlags } = trace.span.spanContext();
+      reply.header('traceresponse', `00-${traceId}-${spanId}-${traceFlags & 1 ? '01' : '00'}`);
+    }
     done();
   });
 
   if (tracing) {
+    // The handler runs with the request's span active (AsyncLocalStorage), so the spans of its database and
+    // Redis calls are children of it. Entered here, after the body is read: the socket's callbacks that read
+    // it run in the connection's context, not the request's.
+    app.addHook('preHandler', (req, _reply, done) => {
+      if (req.trace) tracing.runIn(req.trace.context, done);
+      else done();
+    });
     app.addHook('onError', (req, _reply, error, done) => {
-      req.trace?.span?.recordException(error);
+      if (req.trace) {
+        req.trace.span.recordException(error);
+        req.trace.error = error.message;
+      }
       done();
     });
   }
@@ -48,22 +57,18 @@ export function addRequestTelemetry(app: FastifyInstance, { logger, metrics, tra
   app.addHook('onResponse', (req, reply, done) => {
     metrics.requestFinished();
     const status = reply.statusCode;
-    // routeOptions is a getter that builds and freezes a new object on every read: read once per request.
-    const options = req.telemetryRoute ?? req.routeOptions;
+    const options = req.routeOptions;
     const bytes = Number(reply.getHeader('content-length') ?? 0);
     metrics.observeRequest(req.method, options.url ?? 'unmatched', status, reply.elapsedTime / 1000, bytes);
-
-    const trace = req.trace;
-    if (trace?.span) endServerSpan(trace.span, req, options.url, status);
+    if (req.trace) endServerSpan(req.trace, req, options.url, status);
     if (options.config.log === false) return done();
 
     // One object literal with the same keys whether tracing is on or not (pino leaves undefined values out).
-    // Built by spreading requestLogFields into it, the line cost a get by id ~25 % of its throughput, with
-    // telemetry off too: pino's reads of such objects go megamorphic (docs/DECISIONS.md, "Logging").
+    const ids = traceIds(req);
     const line = {
       request_id: req.id,
-      trace_id: trace?.traceId,
-      span_id: trace?.spanId,
+      trace_id: ids.trace_id,
+      span_id: ids.span_id,
       method: req.method,
       route: options.url ?? null,
       url: req.url,
@@ -79,25 +84,26 @@ export function addRequestTelemetry(app: FastifyInstance, { logger, metrics, tra
   });
 }
 
-/**
- * The fields every other log line about a request carries (its errors): its id and, with tracing on, its
- * trace and span ids. The request's own line above builds the same fields inline.
- */
-export function requestLogFields(req: FastifyRequest): { request_id: string; trace_id: string | undefined; span_id: string | undefined } {
-  const trace = req.trace;
-  return { request_id: req.id, trace_id: trace?.traceId, span_id: trace?.spanId };
-}
+/** A W3C traceparent: version, trace id, parent id, flags. */
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}/;
 
 /**
- * The request's trace under the incoming traceparent (if any), named in the `traceresponse` header: the trace
- * id, the request's span id and whether it is sampled.
+ * The trace and span ids of a request's log lines: its span's with tracing on; with tracing off, the trace id
+ * of the caller's traceparent (if any), so the lines still meet the caller's trace.
  */
-function startServerSpan(tracing: Tracing, req: FastifyRequest, reply: FastifyReply): void {
-  const route = (req.telemetryRoute = req.routeOptions);
-  const trace = tracing.startRequest(req.method, route.url, req.headers);
-  req.trace = trace;
-  reply.header('traceresponse', `00-${trace.traceId}-${trace.spanId}-${trace.span ? '01' : '00'}`);
-  if (trace.span) req.traceContext = trace.span;
+function traceIds(req: FastifyRequest): { trace_id: string | undefined; span_id: string | undefined } {
+  if (req.trace) {
+    const { traceId, spanId } = req.trace.span.spanContext();
+    return { trace_id: traceId, span_id: spanId };
+  }
+  const header = req.headers.traceparent;
+  const traceId = typeof header === 'string' ? TRACEPARENT.exec(header)?.[1] : undefined;
+  return { trace_id: traceId === '0'.repeat(32) ? undefined : traceId, span_id: undefined };
+}
+
+/** The fields every other log line about a request carries (its errors): its id, trace id and span id. */
+export function requestLogFields(req: FastifyRequest): { request_id: string; trace_id: string | undefined; span_id: string | undefined } {
+  return { request_id: req.id, ...traceIds(req) };
 }
 
 /** The URL without its query. */
@@ -106,8 +112,11 @@ function pathOf(url: string): string {
   return query < 0 ? url : url.slice(0, query);
 }
 
-/** The server span's attributes (HTTP semantic conventions), all known once the response is, and its end. */
-function endServerSpan(span: ServerSpan, req: FastifyRequest, route: string | undefined, status: number): void {
+/**
+ * Sets the server span's attributes (HTTP semantic conventions), all known once the response is, and ends it.
+ * Only a server error (5xx) marks it failed: a 4xx is the client's mistake (OpenTelemetry's HTTP conventions).
+ */
+function endServerSpan({ span, error }: RequestTrace, req: FastifyRequest, route: string | undefined, status: number): void {
   const attributes: Attributes = {
     'http.request.method': req.method,
     'url.path': pathOf(req.url),
@@ -117,5 +126,7 @@ function endServerSpan(span: ServerSpan, req: FastifyRequest, route: string | un
     'http.response.status_code': status,
   };
   if (route !== undefined) attributes['http.route'] = route; // an unmatched request has no route
-  span.endWith(attributes, status >= 500);
+  span.setAttributes(attributes);
+  if (status >= 500) span.setStatus(error === undefined ? { code: 2 } : { code: 2, message: error }); // SpanStatusCode.ERROR
+  span.end();
 }

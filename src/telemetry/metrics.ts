@@ -1,11 +1,10 @@
-// Prometheus metrics (prom-client). One registry per service instance, so tests can run several side by side.
+// Prometheus metrics with prom-client's public API. One registry per service instance, so tests can run several
+// side by side.
 // Label values are always bounded: the route template (never the raw URL), the method, the status code.
 import { availableParallelism } from 'node:os';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import client from 'prom-client';
 import type { BuildInfo } from '../build-info.js';
-import { LeanHistogram, type HistogramSeries } from './histogram.js';
-import { collectRuntimeMetrics } from './runtime-metrics.js';
 
 export interface Metrics {
   /** false (METRICS_ENABLED=false): every method below does nothing and there is no /metrics. */
@@ -19,8 +18,6 @@ export interface Metrics {
   cacheEvent(result: 'hit' | 'miss' | 'error'): void;
   /** Where scrape-time gauges read from; set by whoever owns the thing measured. */
   sources: MetricSources;
-  /** Stops what runs in the background (the GC recording); the service calls it when it closes. */
-  close(): void;
 }
 
 export interface MetricSources {
@@ -43,75 +40,51 @@ export function disabledMetrics(): Metrics {
     observeQuery: nothing,
     cacheEvent: nothing,
     sources: {},
-    close: nothing,
   };
 }
 
 export function createMetrics(build: BuildInfo, version: string, storageKind: string): Metrics {
   const registry = new client.Registry();
-  const runtime = collectRuntimeMetrics(registry, 20);
+  // Node's runtime: process CPU and memory, file descriptors, event-loop delay, heap spaces, version and the
+  // garbage-collection histogram.
+  client.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
+  // Every GC kind is exported from the start (at 0), so a query over one is never empty before it happens.
+  const gc = registry.getSingleMetric('nodejs_gc_duration_seconds') as client.Histogram<'kind'>;
+  for (const kind of ['minor', 'major', 'incremental', 'weakcb']) gc.zero({ kind });
   // prom-client also exports these gauges with a counter's `_total` suffix, which promtool rejects; the same
   // numbers stay available as nodejs_active_handles, nodejs_active_requests and nodejs_active_resources.
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
     registry.removeSingleMetric(name);
   }
 
-  // The label children of each route/method/status, kept after the first request (the key space is bounded
-  // by the routes), with the requests counted since the last scrape. Looked up through one map per label, not
-  // by a key string joined per request: the route and method strings are the same objects on every request,
-  // so their hashes are cached, where a new key string is hashed and compared character by character.
-  type Child = { count: client.Counter; uncounted: number; duration: HistogramSeries; size: HistogramSeries };
-  const children: Child[] = [];
-  const byRoute = new Map<string, Map<string, Map<number, Child>>>();
-
-  // Counting costs a plain increment per request: the counter and the in-flight gauge take their values at
-  // scrape time (collect), instead of a prom-client call (label validation, hashing) on every request.
   const requests = new client.Counter({
     name: 'http_requests_total',
     help: 'HTTP requests answered, by method, route template and status code.',
     labelNames: ['method', 'route', 'status_code'] as const,
     registers: [registry],
-    collect() {
-      for (const c of children) {
-        if (c.uncounted === 0) continue;
-        c.count.inc(c.uncounted);
-        c.uncounted = 0;
-      }
-    },
   });
-  // The two histograms every request feeds, and the one every database call feeds, observe on series kept
-  // per label set (histogram.ts); prom-client's Histogram would validate and hash the labels on each call.
-  const duration = new LeanHistogram(
-    'http_request_duration_seconds',
-    'Time from receiving a request to finishing its response, by method, route template and status code.',
-    ['method', 'route', 'status_code'],
-    DURATION_BUCKETS,
-    registry,
-  );
-  const size = new LeanHistogram(
-    'http_response_size_bytes',
-    'Size of response bodies, by method and route template.',
-    ['method', 'route'],
-    SIZE_BUCKETS,
-    registry,
-  );
-  let inFlight = 0;
-  new client.Gauge({
-    name: 'http_requests_in_flight',
-    help: 'Requests being handled right now.',
+  const duration = new client.Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Time from receiving a request to finishing its response, by method, route template and status code.',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: DURATION_BUCKETS,
     registers: [registry],
-    collect() {
-      this.set(inFlight);
-    },
   });
-  const queries = new LeanHistogram(
-    'db_query_duration_seconds',
-    'Duration of database operations, by operation and outcome.',
-    ['operation', 'outcome'],
-    DURATION_BUCKETS,
-    registry,
-  );
-  const querySeries = { ok: new Map<string, HistogramSeries>(), error: new Map<string, HistogramSeries>() };
+  const size = new client.Histogram({
+    name: 'http_response_size_bytes',
+    help: 'Size of response bodies, by method and route template.',
+    labelNames: ['method', 'route'] as const,
+    buckets: SIZE_BUCKETS,
+    registers: [registry],
+  });
+  const inFlight = new client.Gauge({ name: 'http_requests_in_flight', help: 'Requests being handled right now.', registers: [registry] });
+  const queries = new client.Histogram({
+    name: 'db_query_duration_seconds',
+    help: 'Duration of database operations, by operation and outcome.',
+    labelNames: ['operation', 'outcome'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [registry],
+  });
   const cache = new client.Counter({
     name: 'cache_requests_total',
     help: 'Reads from the Redis cache by result (hit, miss) and failed cache commands (error).',
@@ -166,46 +139,20 @@ export function createMetrics(build: BuildInfo, version: string, storageKind: st
     },
   });
 
-  const child = (method: string, route: string, status: number) => {
-    let byMethod = byRoute.get(route);
-    if (!byMethod) byRoute.set(route, (byMethod = new Map<string, Map<number, Child>>()));
-    let byStatus = byMethod.get(method);
-    if (!byStatus) byMethod.set(method, (byStatus = new Map<number, Child>()));
-    let c = byStatus.get(status);
-    if (!c) {
-      const code = String(status);
-      c = {
-        count: requests.labels(method, route, code) as unknown as client.Counter,
-        uncounted: 0,
-        duration: duration.labels(method, route, code),
-        size: size.labels(method, route),
-      };
-      byStatus.set(status, c);
-      children.push(c);
-    }
-    return c;
-  };
-
   return {
     enabled: true,
     registry,
     observeRequest(method, route, status, seconds, bytes) {
-      const c = child(method, route, status);
-      c.uncounted++;
-      c.duration.observe(seconds);
-      c.size.observe(bytes);
+      const code = String(status);
+      requests.labels(method, route, code).inc();
+      duration.labels(method, route, code).observe(seconds);
+      size.labels(method, route).observe(bytes);
     },
-    requestStarted: () => void inFlight++,
-    requestFinished: () => void inFlight--,
-    observeQuery(operation, seconds, failed) {
-      const outcome = failed ? 'error' : 'ok';
-      let series = querySeries[outcome].get(operation);
-      if (!series) querySeries[outcome].set(operation, (series = queries.labels(operation, outcome)));
-      series.observe(seconds);
-    },
+    requestStarted: () => inFlight.inc(),
+    requestFinished: () => inFlight.dec(),
+    observeQuery: (operation, seconds, failed) => queries.labels(operation, failed ? 'error' : 'ok').observe(seconds),
     cacheEvent: (result) => cache.labels(result).inc(),
     sources,
-    close: () => runtime.close(),
   };
 }
 

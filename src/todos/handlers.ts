@@ -36,10 +36,11 @@ export function todoHandlers(todos: TodoRepository) {
       const page = Math.max(DEFAULT_PAGE, parseIntOr(rawPage, DEFAULT_PAGE));
       let limit = parseIntOr(rawLimit, DEFAULT_LIMIT);
       if (limit < 1 || limit > MAX_LIMIT) limit = DEFAULT_LIMIT;
-      const { items, total } = await todos.list(
-        { offset: (page - 1) * limit, limit, completed: completed === undefined ? undefined : completed === 'true' },
-        req.traceContext,
-      );
+      const { items, total } = await todos.list({
+        offset: (page - 1) * limit,
+        limit,
+        completed: completed === undefined ? undefined : completed === 'true',
+      });
       return {
         todos: items,
         pagination: { current_page: page, total_items: total, items_per_page: limit },
@@ -49,14 +50,14 @@ export function todoHandlers(todos: TodoRepository) {
 
     get: async (req: Req<typeof GetTodoRoute>) => {
       const id = parseId(req.params.id);
-      const todo = await todos.get(id, req.traceContext);
+      const todo = await todos.get(id);
       if (!todo) throw todoNotFound(id);
       return { todo, timestamp: now() };
     },
 
     create: async (req: Req<typeof CreateTodoRoute>, reply: Rep<typeof CreateTodoRoute>) => {
       // Only the fields a client may set are read: no id, completed or timestamps from the body.
-      const todo = await todos.create({ title: req.body.title, description: req.body.description ?? '' }, req.traceContext);
+      const todo = await todos.create({ title: req.body.title, description: req.body.description ?? '' });
       return reply.code(201).send({ message: 'Todo created', todo, timestamp: now() });
     },
 
@@ -66,14 +67,14 @@ export function todoHandlers(todos: TodoRepository) {
       // The reference's partial-update rules: empty or null title/description keep the stored value,
       // completed changes only when it is present.
       const patch = { title: title || undefined, description: description || undefined, completed: completed ?? undefined };
-      const todo = await todos.update(id, patch, req.traceContext);
+      const todo = await todos.update(id, patch);
       if (!todo) throw todoNotFound(id);
       return { message: 'Todo updated', todo, timestamp: now() };
     },
 
     remove: async (req: Req<typeof DeleteTodoRoute>) => {
       const id = parseId(req.params.id);
-      const todo = await todos.delete(id, req.traceContext);
+      const todo = await todos.delete(id);
       if (!todo) throw todoNotFound(id);
       return { message: 'Todo deleted', todo, timestamp: now() };
     },

@@ -1,7 +1,5 @@
 // The storage contract for todos. Every backend (SQLite now, PostgreSQL later) implements this interface;
 // routes only ever see it. Plain objects in, plain objects out, timestamps as ISO-8601 strings.
-import type { TraceContext } from '../telemetry/tracing.js';
-
 export interface Todo {
   id: number;
   title: string;
@@ -35,14 +33,10 @@ export interface TodoPage {
   total: number;
 }
 
-/**
- * Every method takes, last, the trace context of the request it serves (undefined when the request is not
- * traced). Backends ignore it; the instrumented and cached wrappers open their spans under it.
- */
 export interface TodoRepository {
-  list(query: ListQuery, trace?: TraceContext): Promise<TodoPage>;
-  get(id: number, trace?: TraceContext): Promise<Todo | undefined>;
-  create(todo: NewTodo, trace?: TraceContext): Promise<Todo>;
-  update(id: number, patch: TodoPatch, trace?: TraceContext): Promise<Todo | undefined>;
-  delete(id: number, trace?: TraceContext): Promise<Todo | undefined>;
+  list(query: ListQuery): Promise<TodoPage>;
+  get(id: number): Promise<Todo | undefined>;
+  create(todo: NewTodo): Promise<Todo>;
+  update(id: number, patch: TodoPatch): Promise<Todo | undefined>;
+  delete(id: number): Promise<Todo | undefined>;
 }
