@@ -1,53 +1,21 @@
 // Builds the Fastify application: cross-cutting concerns only (request ids, request logs, body parsing,
-// CORS, errors as problem details). The routes themselves are listed in src/routes.ts.
+// protection, CORS, errors as problem details). The routes themselves are listed in src/routes.ts.
 import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, {
-  type FastifyBaseLogger,
-  type FastifyError,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-  type RawReplyDefaultExpression,
-  type RawRequestDefaultExpression,
-  type RawServerDefault,
-} from 'fastify';
-import type { BuildInfo } from './build-info.js';
+import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from './config.js';
+import type { App, AppDeps } from './deps.js';
+import type { Lifecycle } from './ops/probes.js';
 import { HttpProblem, ProblemType, problemBody, type ProblemInit } from './http/problem.js';
-import { addRequestTelemetry, requestLogFields } from './http/request-telemetry.js';
+import { addRequestTelemetry, requestLogFields } from './telemetry/request-hooks.js';
 import { trackRoutes } from './http/route-table.js';
 import { addProblemSchema, registerOpenApi } from './http/openapi.js';
 import { addCrossSiteWriteGuard, addOverloadShedding, addRateLimit, addSecurityHeaders, connectionOptions } from './http/protection.js';
 import { addDocsRoutes, addProbeRoutes, addRoutes } from './routes.js';
 import { StorageUnavailableError } from './storage/errors.js';
-import type { Lifecycle, ReadinessCheck } from './system/probes.js';
 import type { Logger } from './telemetry/logger.js';
-import type { Metrics } from './telemetry/metrics.js';
-import type { Tracing } from './telemetry/tracing.js';
-import type { TodoRepository } from './todos/repository.js';
 import { TODO_BODY_LIMIT } from './todos/schemas.js';
-
-export interface AppDeps {
-  config: Config;
-  logger: Logger;
-  /** The todo repository to serve from (instrumented, and cached when Redis is configured). */
-  todos: TodoRepository;
-  build: BuildInfo;
-  metrics: Metrics;
-  tracing: Tracing | undefined;
-  lifecycle: Lifecycle;
-  checks: ReadinessCheck[];
-}
-
-export type App = FastifyInstance<
-  RawServerDefault,
-  RawRequestDefaultExpression,
-  RawReplyDefaultExpression,
-  FastifyBaseLogger,
-  TypeBoxTypeProvider
->;
 
 /** A client's X-Request-Id is kept when it is short and plain; anything else gets a fresh UUID. */
 const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
@@ -57,7 +25,7 @@ function createFastify(config: Config, logger: Logger, lifecycle: Lifecycle): Ap
   const app = Fastify({
     // During shutdown requests are still served (see below), never answered 503 just for arriving late.
     return503OnClosing: false,
-    logger: false, // one line per request is written by the onResponse hook (src/http/request-telemetry.ts)
+    logger: false, // one line per request is written by the onResponse hook (src/telemetry/request-hooks.ts)
     bodyLimit: config.bodyLimit ?? TODO_BODY_LIMIT,
     ...connectionOptions(config.limits),
     trustProxy: config.trustProxy,

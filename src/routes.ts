@@ -1,11 +1,11 @@
 // Every route of the service, in one list: method, path, schema (the contract) and handler (the behaviour).
 // Read this file to know the whole API surface. Cross-cutting behaviour lives in src/app.ts.
-import type { App, AppDeps } from './app.js';
+import type { App, AppDeps } from './deps.js';
 import { addDocsPage } from './http/docs.js';
 import { UNLIMITED } from './http/protection.js';
-import { LivezRoute, MetricsRoute, ReadyzRoute, RuntimeRoute, probeHandlers } from './system/probes.js';
-import { systemHandlers } from './system/handlers.js';
-import { HealthRoute, InfoRoute } from './system/schemas.js';
+import { LivezRoute, MetricsRoute, ReadyzRoute, RuntimeRoute, probeHandlers } from './ops/probes.js';
+import { systemHandlers } from './ops/handlers.js';
+import { HealthRoute, InfoRoute } from './ops/schemas.js';
 import { todoHandlers, trimTitle } from './todos/handlers.js';
 import {
   CreateTodoRoute,

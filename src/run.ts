@@ -3,13 +3,14 @@
 // and an AbortSignal.
 import closeWithGrace from 'close-with-grace';
 import type { DestinationStream } from 'pino';
-import { buildApp, buildManagementApp, type App } from './app.js';
+import { buildApp, buildManagementApp } from './app.js';
 import { buildInfo } from './build-info.js';
-import { ConfigError, loadConfig, redactUrl, withDotEnv } from './config.js';
+import type { App } from './deps.js';
+import { ConfigError, loadConfig, redactUrl, withDotEnv, type Config } from './config.js';
 import { openStorage } from './storage/index.js';
-import type { Lifecycle, ReadinessCheck } from './system/probes.js';
+import type { Lifecycle, ReadinessCheck } from './ops/probes.js';
 import { instrumentTodos } from './telemetry/instrument.js';
-import { createLogger, flushLogger } from './telemetry/logger.js';
+import { createLogger, flushLogger, type Logger } from './telemetry/logger.js';
 import { createMetrics, disabledMetrics } from './telemetry/metrics.js';
 
 export interface RunOptions {
@@ -55,20 +56,66 @@ async function start(options: RunOptions, ownsProcess: boolean): Promise<Service
   const config = loadConfig(options.env ?? withDotEnv(process.env));
   const version = config.version ?? buildInfo.version;
   const logger = await createLogger(config.log, options.logDestination);
+  // Whoever opens a resource pushes its closer; a start that fails half-way closes what it opened, and close()
+  // pops the rest in reverse: servers, cache, storage, tracing.
+  const closers = new Closers(logger);
+  try {
+    const service = await open(config, version, logger, closers);
+    if (ownsProcess) {
+      const grace = config.shutdownDelayMs + config.shutdownTimeoutMs + 2000;
+      closeWithGrace({ delay: grace, logger: false }, async ({ signal, err }) => {
+        if (err) logger.error({ err }, 'fatal error, shutting down');
+        else logger.info({ signal }, 'signal received');
+        await service.close();
+      });
+    } else {
+      options.signal!.addEventListener('abort', () => void service.close(), { once: true });
+    }
+    return service;
+  } catch (error) {
+    await closers.closeAll();
+    await flushLogger(logger);
+    throw error;
+  }
+}
+
+/** A stack of closers: closeAll() runs them last-in first-out, each once, and logs (not throws) failures. */
+class Closers {
+  private readonly stack: { name: string; close: () => Promise<unknown> | unknown }[] = [];
+  constructor(private readonly logger: Logger) {}
+
+  push(name: string, close: () => Promise<unknown> | unknown): void {
+    this.stack.push({ name, close });
+  }
+
+  async closeAll(): Promise<void> {
+    for (let closer = this.stack.pop(); closer; closer = this.stack.pop()) {
+      try {
+        await closer.close();
+      } catch (error) {
+        this.logger.warn({ err: error, resource: closer.name }, 'closing failed');
+      }
+    }
+  }
+}
+
+async function open(config: Config, version: string, logger: Logger, closers: Closers): Promise<Service> {
   // The OpenTelemetry SDK is loaded only when an endpoint is configured (dist/tracing.cjs in the build).
   const tracing = config.tracing && (await import('./telemetry/tracing.js')).startTracing(config.tracing, version, logger);
+  if (tracing) closers.push('tracing', () => tracing.shutdown());
   const storage = await openStorage(config, logger);
+  closers.push('storage', () => storage.close());
 
   const metrics = config.metricsEnabled ? createMetrics(buildInfo, version, storage.kind) : disabledMetrics();
   metrics.sources.todosStored = async () => (await storage.todos.list({ offset: 0, limit: 0 })).total;
   if (storage.poolStats) metrics.sources.pool = () => storage.poolStats!();
 
   // The Redis client is loaded only when a cache is configured.
-  const cacheModule = config.redis && (await import('./cache/redis-cache.js'));
-  const cache = cacheModule && config.redis ? new cacheModule.RedisCache(config.redis, logger, metrics, tracing) : undefined;
+  const cache = config.redis && new (await import('./cache/redis-cache.js')).RedisCache(config.redis, logger, metrics, tracing);
+  if (cache) closers.push('redis cache', () => cache.close());
   if (cache && !(await cache.connected(2000))) logger.warn('redis: not reachable at start; serving without the cache until it is');
   const instrumented = instrumentTodos(storage.todos, storage.kind, metrics, tracing);
-  const todos = cache ? (await import('./cache/cached-todos.js')).cachedTodoRepository(instrumented, cache) : instrumented;
+  const todos = cache ? (await import('./todos/cached-repository.js')).cachedTodoRepository(instrumented, cache) : instrumented;
 
   const lifecycle: Lifecycle = { shuttingDown: false };
   const checks: ReadinessCheck[] = [{ name: 'database', critical: true, check: () => storage.ping() }];
@@ -77,12 +124,14 @@ async function start(options: RunOptions, ownsProcess: boolean): Promise<Service
   const deps = { config, logger, todos, build: buildInfo, metrics, tracing, lifecycle, checks };
   const app = await buildApp(deps);
   const management = config.managementPort === undefined ? undefined : buildManagementApp(deps);
+  // The API drains first; the management listener (probes) answers until the API is closed.
+  closers.push('servers', async () => {
+    await app.close();
+    await management?.close();
+  });
 
-  const closeResources = async () => {
-    await cache?.close();
-    await storage.close();
-    await tracing?.shutdown();
-  };
+  await app.listen({ port: config.port, host: config.host });
+  if (management) await management.listen({ port: config.managementPort!, host: config.host });
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -95,24 +144,14 @@ async function start(options: RunOptions, ownsProcess: boolean): Promise<Service
       // Requests still running after the timeout lose their connections; the rest finish normally.
       const cut = setTimeout(() => app.server.closeAllConnections(), config.shutdownTimeoutMs);
       try {
-        await app.close();
-        await management?.close();
+        await closers.closeAll();
       } finally {
         clearTimeout(cut);
-        await closeResources();
       }
       logger.info('stopped');
       await flushLogger(logger);
     })());
 
-  try {
-    await app.listen({ port: config.port, host: config.host });
-    if (management) await management.listen({ port: config.managementPort!, host: config.host });
-  } catch (error) {
-    await app.close();
-    await closeResources();
-    throw error;
-  }
   const urlOf = (server: App['server'], fallback: number) => {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : fallback;
@@ -133,16 +172,6 @@ async function start(options: RunOptions, ownsProcess: boolean): Promise<Service
     },
     'listening',
   );
-
-  if (ownsProcess) {
-    const grace = config.shutdownDelayMs + config.shutdownTimeoutMs + 2000;
-    closeWithGrace({ delay: grace, logger: false }, async ({ signal, err }) => {
-      if (err) logger.error({ err }, 'fatal error, shutting down');
-      else logger.info({ signal }, 'signal received');
-      await close();
-    });
-  } else {
-    options.signal!.addEventListener('abort', () => void close(), { once: true });
-  }
   return { app, url, port, managementUrl, close };
 }
+

@@ -8,7 +8,11 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { Todo } from '../src/todos/repository.js';
-import { http, spawnService, startService, tempDir } from './helpers.js';
+import { createServer } from 'node:net';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { run } from '../src/run.js';
+import { freshRedisPrefix, freshSchema, http, postgres, redis, spawnService, startService, tempDir } from './helpers.js';
 
 const HEALTHCHECK = new URL('../dist/healthcheck.cjs', import.meta.url).pathname;
 
@@ -112,6 +116,63 @@ describe('graceful shutdown', () => {
     const raw = await response; // the server closes the connection without answering the request
     assert.doesNotMatch(raw, /201 Created/);
     assert.equal(await proc.exit, 0);
+  });
+});
+
+describe('start-up that fails half-way', () => {
+  test('closes what it opened: no database or Redis connection is left behind', { skip: postgres.skip ?? redis.skip }, async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as { port: number }).port;
+    const db = await freshSchema();
+    const cache = freshRedisPrefix();
+    const sockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+    const before = sockets();
+    try {
+      // Storage, the cache and the app are built, then listening fails: the port is taken.
+      await assert.rejects(
+        run({
+          env: { PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: db.url, REDIS_URL: cache.url, REDIS_KEY_PREFIX: cache.prefix, LOG_LEVEL: 'silent' },
+          signal: new AbortController().signal,
+        }),
+        /EADDRINUSE/,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(sockets(), before, 'the PostgreSQL pool and the Redis client were closed');
+    } finally {
+      taken.close();
+      await db.drop();
+      await cache.clear();
+    }
+  });
+});
+
+describe('npm start', () => {
+  test('SIGTERM to the npm process shuts the service down gracefully (npm passes it on to node)', { timeout: 120_000 }, async () => {
+    const dir = tempDir();
+    const npm = spawn('npm', ['start', '--silent'], {
+      cwd: new URL('..', import.meta.url).pathname,
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${join(dir, 't.db')}`, SHUTDOWN_DELAY_MS: '0', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const lines: Record<string, unknown>[] = [];
+    const listening = new Promise<Record<string, unknown>>((resolve) =>
+      createInterface({ input: npm.stdout }).on('line', (raw) => {
+        if (!raw.startsWith('{')) return; // npm's own output, if any
+        const line = JSON.parse(raw) as Record<string, unknown>;
+        lines.push(line);
+        if (line.msg === 'listening') resolve(line);
+      }),
+    );
+    const exited = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)));
+    const started = await listening;
+    const servicePid = started.pid as number;
+    assert.notEqual(servicePid, npm.pid, 'the service runs in its own process');
+    npm.kill('SIGTERM');
+    assert.equal(await exited, 0, 'npm exits 0');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.ok(lines.some((l) => l.msg === 'stopped'), 'the service drained and logged "stopped"');
+    assert.throws(() => process.kill(servicePid, 0), /ESRCH/, 'and its process is gone, not left running under PID 1');
   });
 });
 

@@ -71,5 +71,20 @@ describe('two replicas share PostgreSQL and the Redis cache coherently', { skip:
     assert.ok(reads > 0);
     const total = await http<{ pagination: { total_items: number } }>(b.url, 'GET', '/api/todos');
     assert.equal(total.body.pagination.total_items, 0);
+
+    // The coherence above means something only if the cache served reads: both replicas had hits, and misses.
+    for (const replica of [a, b]) {
+      const hits = await cacheEvents(replica, 'hit');
+      assert.ok(hits >= 50, `${replica.url} served ${hits} reads from the cache`);
+      assert.ok((await cacheEvents(replica, 'miss')) > 0);
+      assert.equal(await cacheEvents(replica, 'error'), 0, 'and Redis never failed');
+    }
   });
 });
+
+/** cache_requests_total{result} of one replica, from its /metrics. */
+async function cacheEvents(replica: Proc, result: 'hit' | 'miss' | 'error'): Promise<number> {
+  const text = await (await fetch(`${replica.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`cache_requests_total{result="${result}"}`));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}

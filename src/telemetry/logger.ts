@@ -10,7 +10,7 @@ export type { Logger } from 'pino';
 
 export async function createLogger(config: Config['log'], destination?: DestinationStream): Promise<Logger> {
   // Lines about a request carry its request_id, trace_id and span_id as fields (requestLogFields in
-  // src/http/request-telemetry.ts); there is no ambient context to read them from.
+  // src/telemetry/request-hooks.ts); there is no ambient context to read them from.
   const options: pino.LoggerOptions = {
     level: config.level,
     timestamp: () => `,"time":"${isoNow()}"`, // pino's isoTime, formatted once per millisecond

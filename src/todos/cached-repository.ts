@@ -1,7 +1,7 @@
 // A TodoRepository that serves reads from the Redis cache and invalidates it on writes. It wraps any backend,
 // so the handlers never know whether a cache is there.
-import type { ListQuery, Todo, TodoPage, TodoRepository } from '../todos/repository.js';
-import type { RedisCache } from './redis-cache.js';
+import type { ListQuery, Todo, TodoPage, TodoRepository } from './repository.js';
+import type { RedisCache } from '../cache/redis-cache.js';
 
 export function cachedTodoRepository(repo: TodoRepository, cache: RedisCache): TodoRepository {
   const listGeneration = cache.key('gen', 'list');

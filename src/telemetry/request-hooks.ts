@@ -2,9 +2,9 @@
 // end one log line plus the request metrics.
 import type { Attributes } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Logger } from '../telemetry/logger.js';
-import type { Metrics } from '../telemetry/metrics.js';
-import type { RequestTrace, Tracing } from '../telemetry/tracing.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import type { RequestTrace, Tracing } from './tracing.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
