@@ -11,9 +11,17 @@
 //   with a model of the rules (titles trimmed, empty/null keep the stored value on update, ...); after a
 //   delete the todo is gone.
 // And at the end: the server still answers /livez, and its heap after a full GC has not grown (fuzz.test.ts).
+//
+// Differential mode (a `reference` given, see test/fuzz-differential.ts): every case also goes to the Go
+// reference, right after us, and the status classes of the two answers must agree but for the listed
+// deviations. Both servers are brought to the same state first (no todos, the same next id) and kept there:
+// a todo only one side created is deleted again (the other side creates and deletes a filler, so the id
+// counters stay equal), a todo only one side deleted is deleted on the other. So a raw id such as `00003`
+// names the same todo on both sides, and a todo the fuzzer created is addressed by its index on each side.
 import assert from 'node:assert/strict';
 import { Agent, METHODS, request, type OutgoingHttpHeaders } from 'node:http';
 import fc from 'fast-check';
+import { BODY_LIMIT, describeExchange, judge, statusClass, type Exchange } from './fuzz-differential.js';
 import { checkExchange, mediaTypeOf, splitTarget, type OpenApiDocument, type Operation } from './openapi-validator.js';
 
 type Json = Record<string, unknown>;
@@ -75,6 +83,11 @@ const INJECTIONS = [
 const UNICODE = ['🚀', '👩‍👩‍👧', 'e\u0301', 'ﷺ', '\u202Eevil', '\u200B', '\uFEFF', '\u2028', '\u2029', 'Ω', '漢字', 'ñandú', '\u{10FFFF}', 'İ', 'ß', 'ﬀ', '\u00A0', '\u3000', 'ٹ', '\u{E0001}'];
 const CONTROLS = ['\u0000', '\u0001', '\u0007', '\b', '\t', '\n', '\r', '\u000B', '\f', '\u001B', '\u007F', '\u0085', '\u009F'];
 const LONE_SURROGATES = ['\uD800', '\uDFFF', '\uDBFF', 'a\uDC00b'];
+/**
+ * Names that mean something on every JavaScript object: as path segments, query keys and JSON keys they probe
+ * for lookups in plain objects (`table[key]` finding Object.prototype's members) and prototype pollution.
+ */
+export const PROTO_KEYS = ['constructor', '__proto__', 'prototype', 'toString', 'hasOwnProperty', 'valueOf'] as const;
 
 const stringUnit = fc.oneof(
   { arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 3 }), weight: 6 },
@@ -196,8 +209,70 @@ const objectBody = (c: FuzzCase): Json => {
 
 const FIELDS = ['title', 'description', 'completed'];
 
+/** The case's body as a JSON object with one more member (written as JSON text), first or last. */
+function withMember(c: FuzzCase, member: string, first: boolean): string {
+  const text = JSON.stringify(objectBody(c));
+  if (text === '{}') return `{${member}}`;
+  return first ? `{${member},${text.slice(1)}` : `${text.slice(0, -1)},${member}}`;
+}
+
+/** A JSON key, plain or with its underscores escaped (`"\u005f\u005fproto\u005f\u005f"` is `__proto__` too). */
+const jsonKey = (key: string, escaped: boolean) => (escaped ? `"${key.replace(/_/g, '\\u005f')}"` : JSON.stringify(key));
+
+// TODO(issue 24): GET /docs/static/<a member of Object.prototype> answers 500 and the service dies ~5 s later
+// (an unhandled file-stream error). Add '/docs/static/' to these prefixes once the lead's fix has landed.
+const PROTO_PATH_PREFIXES = ['/', '/api/', '/api/todos/', '/api/todos/1/', '/health/', '/metrics/', '/openapi.json/', '/docs/'];
+
 /** One mutation of a valid request: a name and a function from the case to the mutated case. */
 const mutations: fc.Arbitrary<[string, (c: FuzzCase) => FuzzCase]>[] = [
+  fc
+    .tuple(
+      fc.array(fc.constantFrom(...PROTO_KEYS), { minLength: 1, maxLength: 3 }),
+      fc.constantFrom('{"title":"x"}', '{"completed":true}', '{"polluted":true}', '{"title":"x","completed":true}', '"x"', '1', 'null', 'true', '{}', '[]'),
+      fc.constantFrom('first', 'last', 'under-a-field'),
+      fc.constantFrom(...FIELDS),
+      fc.boolean(),
+    )
+    .map(([keys, leaf, where, field, escaped]) => [
+      'body:proto-keys',
+      (c) => {
+        const nested = keys.slice(1).reduceRight<string>((inner, k) => `{${jsonKey(k, escaped)}:${inner}}`, leaf);
+        const member = `${jsonKey(keys[0]!, escaped)}:${nested}`;
+        return { ...c, body: where === 'under-a-field' ? withMember(c, `${JSON.stringify(field)}:{${member}}`, false) : withMember(c, member, where === 'first') };
+      },
+    ]),
+  fc
+    .array(
+      fc.tuple(fc.constantFrom(...PROTO_KEYS), fc.constantFrom(...PROTO_KEYS), fc.constantFrom('plain', 'bracket', 'array', 'dot', 'empty', 'encoded')).map(([k, k2, form]) => {
+        switch (form) {
+          case 'plain':
+            return `${k}=1`;
+          case 'bracket':
+            return `${k}[${k2}]=x`;
+          case 'array':
+            return `${k}[]=1`;
+          case 'dot':
+            return `${k}.${k2}=x`;
+          case 'empty':
+            return `${k}=`;
+          default:
+            return `${k.replace(/_/g, '%5F')}=1`;
+        }
+      }),
+      { minLength: 1, maxLength: 3 },
+    )
+    .map((parts) => ['query:proto-keys', (c) => ({ ...c, query: [c.query, ...parts].filter(Boolean).join('&') })]),
+  fc
+    .tuple(fc.constantFrom(...PROTO_PATH_PREFIXES), fc.constantFrom(...PROTO_KEYS), fc.option(fc.constantFrom(...PROTO_KEYS), { nil: undefined }))
+    .map(([prefix, key, sub]) => ['path:proto-keys', (c) => ({ ...c, path: `${prefix}${key}${sub === undefined ? '' : `/${sub}`}`, operationId: 'none' })]),
+  fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain').map((type) => [
+    'body:none',
+    // No body at all, but a Content-Type (many client wrappers send one on every request).
+    (c): FuzzCase => {
+      const { body: _dropped, ...rest } = c;
+      return { ...rest, headers: { ...c.headers, 'content-type': type } };
+    },
+  ]),
   fc.tuple(fc.constantFrom(...FIELDS), wrongTypeValue).map(([field, value]) => [
     'body:wrong-type',
     (c) => ({ ...c, body: JSON.stringify({ ...objectBody(c), [field]: value }) }),
@@ -243,6 +318,10 @@ const mutations: fc.Arbitrary<[string, (c: FuzzCase) => FuzzCase]>[] = [
     '{"title":"x","__proto__":{"polluted":true}}',
     '{"title":"x","constructor":{"prototype":{"polluted":true}}}',
     '{"title":"a","title":"b"}',
+    '{"completed":"x","completed":true}',
+    '{"Title":"x"}',
+    '{"title":"x","TITLE":"   ","Completed":"yes"}',
+    '{"title":"x"} ',
     '\uFEFF{"title":"with a BOM"}',
     '{"title":"\\ud800"}',
     '{"title":"\\u0000"}',
@@ -263,6 +342,8 @@ const mutations: fc.Arbitrary<[string, (c: FuzzCase) => FuzzCase]>[] = [
   ]),
   fc.constantFrom(
     'application/json',
+    'application/json; charset=utf-8',
+    'APPLICATION/JSON',
     'application/json; charset=utf-16',
     'text/plain',
     'application/x-www-form-urlencoded',
@@ -329,6 +410,8 @@ const mutations: fc.Arbitrary<[string, (c: FuzzCase) => FuzzCase]>[] = [
     '%C0%AF',
     'é',
     '\u00ff',
+    '0'.repeat(120) + '1',
+    ...PROTO_KEYS,
   ).map((raw) => ['path:weird-id', (c) => ({ ...c, id: { raw } })]),
   fc.constantFrom(
     '/api/todos/1/extra',
@@ -341,6 +424,11 @@ const mutations: fc.Arbitrary<[string, (c: FuzzCase) => FuzzCase]>[] = [
     '/api/todos/1/',
     '/api/todos;jsessionid=1',
     '/api/todos%2F1',
+    '/api%2Ftodos',
+    '*',
+    '/health/',
+    '/livez',
+    '/openapi.json',
     '/api/todos\\1',
     '/%2e%2e/%2e%2e/etc/passwd',
     '/etc/passwd',
@@ -363,6 +451,8 @@ const mutations: fc.Arbitrary<[string, (c: FuzzCase) => FuzzCase]>[] = [
     'page=0x10',
     'page=%201',
     'page=1&page=2',
+    'limit=5&limit=7',
+    'page=9223372036854775807',
     'page[]=1',
     'page[$gt]=1',
     'limit=0',
@@ -403,6 +493,8 @@ const mutations: fc.Arbitrary<[string, (c: FuzzCase) => FuzzCase]>[] = [
     { expect: '100-continue' },
     { 'content-encoding': 'gzip' },
     { 'transfer-encoding': 'chunked' },
+    { 'transfer-encoding': 'chunked', 'content-length': '5' },
+    { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'no-cors' },
     { cookie: 'a=' + 'b'.repeat(4000) },
     { cookie: 'a=' + 'b'.repeat(20_000) },
   ).map((extra) => ['headers:odd', (c) => ({ ...c, headers: { ...c.headers, ...extra } })]),
@@ -426,9 +518,6 @@ export interface Answer {
   /** The connection was closed while an over-limit body was still being sent, before any answer was read. */
   cutOff?: boolean;
 }
-
-/** The service's default BODY_LIMIT_BYTES. */
-const BODY_LIMIT = 1024 * 1024;
 
 /** Sends one request with node:http (any method, any path, any bytes); resolves with the answer. */
 export async function send(base: URL, agent: Agent, method: string, path: string, headers: OutgoingHttpHeaders, body?: string | Buffer): Promise<Answer> {
@@ -499,9 +588,36 @@ export const KNOWN_DEVIATIONS: Record<string, { why: string; matches: (c: { meth
     why: 'an OPTIONS request without CORS preflight headers gets a text/plain 400 from @fastify/cors',
     matches: (c, a) => c.method === 'OPTIONS' && a.status === 400 && a.text === 'Invalid Preflight Request',
   },
+  'asterisk-form-target': {
+    why: 'a request target of `*` (meaningful only for OPTIONS, RFC 9112 §3.2.4) is routed as `/`: `GET *` answers 200 with the service info',
+    matches: (c, a) => c.path.split('?', 1)[0] === '*' && a.status < 300,
+  },
 };
 
+/** What the differential mode saw. */
+export interface DifferentialStats {
+  /** Exchanges whose two answers were compared. */
+  compared: number;
+  agreed: number;
+  goByStatus: Record<string, number>;
+  goServerErrors: number;
+  /** Disagreements allowed by DIFFERENTIAL_DEVIATIONS / PENDING_FIXES, by name. */
+  deviations: Record<string, number>;
+  pending: Record<string, number>;
+  /** With `collect`: disagreements that matched no entry, by signature, with their count and first exchange. */
+  unexplained: Record<string, { count: number; example: string }>;
+  /** The first exchange seen for each deviation, pending fix and Go 5xx, for the report. */
+  examples: Record<string, string>;
+  /** Exchanges not compared because the id counters of the two sides came apart (should stay 0). */
+  skipped: number;
+  /** Exchanges not compared because Go reset the connection before its answer could be read (then resynced). */
+  goCutOff: number;
+  /** Todos created or deleted on one side only, then undone or repeated on the other. */
+  resynced: number;
+}
+
 export interface FuzzStats {
+  differential?: DifferentialStats;
   cases: number;
   requests: number;
   byClass: Record<string, number>;
@@ -527,20 +643,81 @@ interface StoredTodo {
   completed: boolean;
 }
 
+/** Differential mode: the Go reference to send every case to as well. */
+export interface Reference {
+  /** The Go reference's base URL. */
+  url: string;
+  /** Collect disagreements that match no entry (counted, with an example) instead of failing at the first. */
+  collect?: boolean;
+}
+
 /** The fuzzer's side: the server, its document, the todos it created (the model) and the counts. */
 export class Fuzzer {
   readonly stats = newStats();
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 1 });
   private readonly base: URL;
   private readonly model = new Map<number, StoredTodo>();
+  /** The ids of the todos the fuzzer created, in order; in differential mode `goIds` holds Go's at the same index. */
   private readonly ids: number[] = [];
+  private readonly goIds: number[] = [];
+  private readonly go: { base: URL; agent: Agent; collect: boolean } | undefined;
+  /** Whether both sides still give a new todo the same id (so raw ids name the same todo on both). */
+  private aligned = true;
 
-  constructor(url: string, readonly doc: OpenApiDocument) {
+  constructor(url: string, readonly doc: OpenApiDocument, reference?: Reference) {
     this.base = new URL(url);
+    if (reference) {
+      this.go = { base: new URL(reference.url), agent: new Agent({ keepAlive: true, maxSockets: 1 }), collect: reference.collect ?? false };
+      this.stats.differential = { compared: 0, agreed: 0, goByStatus: {}, goServerErrors: 0, deviations: {}, pending: {}, unexplained: {}, examples: {}, skipped: 0, goCutOff: 0, resynced: 0 };
+    }
   }
 
   close(): void {
     this.agent.destroy();
+    this.go?.agent.destroy();
+  }
+
+  /**
+   * Differential mode: the same state on both sides before the first case. The Go service starts with two
+   * example todos (ids 1 and 2) and we start empty: every todo there is deleted, then both id counters are
+   * brought level (a todo created and deleted at once on each side; the side behind repeats until equal).
+   */
+  async prepare(): Promise<void> {
+    if (!this.go) return;
+    for (;;) {
+      const list = JSON.parse((await this.sendGo('GET', '/api/todos?limit=100')).text) as { todos: { id: number }[] };
+      if (list.todos.length === 0) break;
+      for (const todo of list.todos) await this.sendGo('DELETE', `/api/todos/${todo.id}`);
+    }
+    let ours = await this.burnId('ours');
+    let go = await this.burnId('go');
+    while (ours < go) ours = await this.burnId('ours');
+    while (go < ours) go = await this.burnId('go');
+  }
+
+  /** Creates a todo on one side and deletes it at once: the side's id counter moves on by one. Returns the id. */
+  private async burnId(side: 'ours' | 'go'): Promise<number> {
+    const body = '{"title":"id filler"}';
+    const headers = { 'content-type': 'application/json' };
+    if (side === 'go') {
+      const created = await this.sendGo('POST', '/api/todos', headers, body);
+      assert.equal(created.status, 201, `Go: POST /api/todos ${body}: ${created.text}`);
+      const id = (JSON.parse(created.text) as { todo: { id: number } }).todo.id;
+      await this.sendGo('DELETE', `/api/todos/${id}`);
+      return id;
+    }
+    const created = await this.exchange({ method: 'POST', kind: 'id-filler' }, '/api/todos', headers, body);
+    assert.equal(created.answer.status, 201, `POST /api/todos ${body}`);
+    const id = (created.json as { todo: { id: number } }).todo.id;
+    await this.exchange({ method: 'DELETE', kind: 'id-filler' }, `/api/todos/${id}`, {});
+    return id;
+  }
+
+  /** One request to the Go reference, counted but not checked. */
+  private async sendGo(method: string, path: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<Answer> {
+    const answer = await send(this.go!.base, this.go!.agent, method, path, headers, body);
+    bump(this.stats.differential!.goByStatus, String(answer.status));
+    return answer;
   }
 
   /** One request, checked against the properties that hold for every answer. */
@@ -588,14 +765,143 @@ export class Fuzzer {
     return { answer, json };
   }
 
-  /** Runs one generated case: the request, then the read-back of anything it changed. */
+  /** Runs one generated case: the request (to both sides in differential mode), then the read-back of anything it changed. */
   async run(c: FuzzCase): Promise<void> {
     this.stats.cases += 1;
     bump(this.stats.byKind, c.kind.split('+')[0]!);
-    const id = this.resolveId(c.id);
-    const path = c.path.replace('{id}', id) + (c.query ? `?${c.query}` : '');
+    const target = (ids: number[]) => c.path.replace('{id}', resolveId(c.id, ids)) + (c.query ? `?${c.query}` : '');
+    const path = target(this.ids);
     const { answer, json } = await this.exchange(c, path, c.headers, c.body);
-    if (answer.status >= 300 || answer.cutOff) return;
+    const goPath = target(this.goIds);
+    const go = this.go ? { path: goPath, answer: await this.sendGo(c.method, goPath, c.headers, c.body) } : undefined;
+    if (go) this.compare({ kind: c.kind, method: c.method.toUpperCase(), path, goPath: go.path, headers: c.headers, body: c.body, ours: answer, oursJson: json, go: go.answer }, c);
+
+    const ours = await this.followUp(c, path, answer, json);
+    if (!go) {
+      if (ours.created !== undefined) this.ids.push(ours.created);
+      return;
+    }
+    if (go.answer.cutOff) await this.reconcile();
+    else await this.resync(c, ours, effectOnGo(c.method, go.answer));
+  }
+
+  /**
+   * Differential mode, after an exchange whose Go answer was lost (Go does not read the body of a DELETE or of
+   * a 404 and may close the connection while a large one is still being written): whatever Go did, the todos
+   * alive on each side are compared with Go's full list and made alike again.
+   */
+  private async reconcile(): Promise<void> {
+    const alive = new Set<number>();
+    for (let page = 1; ; page++) {
+      const { todos } = JSON.parse((await this.sendGo('GET', `/api/todos?limit=100&page=${page}`)).text) as { todos: { id: number }[] };
+      for (const todo of todos) alive.add(todo.id);
+      if (todos.length < 100) break;
+    }
+    for (const [index, ourId] of this.ids.entries()) {
+      const goId = this.goIds[index]!;
+      if (this.model.has(ourId) && !alive.has(goId)) {
+        this.stats.differential!.resynced += 1;
+        await this.deleteOurs(ourId);
+      } else if (!this.model.has(ourId) && alive.has(goId)) {
+        this.stats.differential!.resynced += 1;
+        await this.sendGo('DELETE', `/api/todos/${goId}`);
+      }
+    }
+  }
+
+  /** Differential mode: the two answers of one case, judged (test/fuzz-differential.ts). */
+  private compare(x: Exchange, c: FuzzCase): void {
+    const d = this.stats.differential!;
+    if (!this.aligned && c.id !== undefined && 'raw' in c.id) {
+      d.skipped += 1;
+      return;
+    }
+    const example = (key: string) => {
+      d.examples[key] ??= describeExchange(x);
+    };
+    if (x.go.cutOff) {
+      // Go may have answered (and acted) before the reset; what it answered is unknown, so nothing is compared.
+      d.goCutOff += 1;
+      example('Go reset the connection while the body was still being sent');
+      return;
+    }
+    d.compared += 1;
+    const verdict = judge(x);
+    switch (verdict.kind) {
+      case 'agree':
+        d.agreed += 1;
+        return;
+      case 'go-5xx':
+        d.goServerErrors += 1;
+        example(`Go ${x.go.status}`);
+        return;
+      case 'deviation':
+        bump(d.deviations, verdict.name);
+        example(verdict.name);
+        return;
+      case 'pending':
+        bump(d.pending, verdict.name);
+        example(verdict.name);
+        return;
+      case 'unexplained': {
+        const message = `ours and Go disagree (${statusClass(x.ours)} vs ${statusClass(x.go)}), and no entry of DIFFERENTIAL_DEVIATIONS or PENDING_FIXES (test/fuzz-differential.ts) explains it:\n${describeExchange(x)}`;
+        if (!this.go!.collect) assert.fail(message);
+        const signature = `${c.kind.replace(/\+.*/, '')} ${x.method} ours ${x.ours.cutOff ? 'cut-off' : x.ours.status} Go ${x.go.status}`;
+        const seen = (d.unexplained[signature] ??= { count: 0, example: describeExchange(x) });
+        seen.count += 1;
+      }
+    }
+  }
+
+  /**
+   * Differential mode: keeps the two stores alike after a case that created or deleted a todo on one side only
+   * (a deviation: e.g. a 300-character title Go stored and we refused). The created todo is deleted again,
+   * and the other side burns an id, so both counters stay level; a delete is repeated on the other side.
+   */
+  private async resync(c: FuzzCase, ours: Effect, go: Effect): Promise<void> {
+    const d = this.stats.differential!;
+    if (ours.created !== undefined && go.created !== undefined) {
+      this.ids.push(ours.created);
+      this.goIds.push(go.created);
+      if (ours.created !== go.created && this.aligned) {
+        this.aligned = false;
+        d.examples['ids came apart'] = `${c.method} ${c.path}: we gave id ${ours.created}, Go ${go.created}; raw ids are no longer compared`;
+      }
+    } else if (ours.created !== undefined) {
+      d.resynced += 1;
+      await this.deleteOurs(ours.created);
+      await this.burnId('go');
+    } else if (go.created !== undefined) {
+      d.resynced += 1;
+      await this.sendGo('DELETE', `/api/todos/${go.created}`);
+      await this.burnId('ours');
+    }
+    if (ours.deleted !== undefined && go.deleted === undefined) {
+      const index = this.ids.indexOf(ours.deleted);
+      const goId = index >= 0 ? this.goIds[index] : this.aligned ? ours.deleted : undefined;
+      if (goId !== undefined) {
+        d.resynced += 1;
+        await this.sendGo('DELETE', `/api/todos/${goId}`);
+      }
+    } else if (go.deleted !== undefined && ours.deleted === undefined) {
+      const index = this.goIds.indexOf(go.deleted);
+      const ourId = index >= 0 ? this.ids[index] : this.aligned ? go.deleted : undefined;
+      if (ourId !== undefined && this.model.has(ourId)) {
+        d.resynced += 1;
+        await this.deleteOurs(ourId);
+      }
+    }
+  }
+
+  private async deleteOurs(id: number): Promise<void> {
+    const deleted = await this.exchange({ method: 'DELETE', kind: 'resync' }, `/api/todos/${id}`, {});
+    assert.equal(deleted.answer.status, 200, `DELETE /api/todos/${id} (resync)`);
+    this.model.delete(id);
+  }
+
+  /** Our side of a case after its answer: the model updated and checked. Says what it created or deleted. */
+  private async followUp(c: FuzzCase, path: string, answer: Answer, json: unknown): Promise<Effect> {
+    if (answer.status >= 300 || answer.cutOff) return {};
 
     // A mangled path the router still routes (`/api/todos/`, `/api/todos/1/`: one trailing slash is ignored)
     // acts like its operation, so it updates the model like any other case.
@@ -605,13 +911,13 @@ export class Fuzzer {
     if (!op && !['GET', 'HEAD', 'OPTIONS'].includes(method)) {
       assert.fail(`${c.method} ${path}: ${answer.status} for a path that is no operation of the document`);
     }
-    if (!op || method === 'HEAD') return;
+    if (!op || method === 'HEAD') return {};
     const sent = sentJson(c.body);
     if (op.operationId === 'createTodo' && answer.status === 201) {
       const todo = (json as { todo: StoredTodo }).todo;
       const expected: StoredTodo = { id: todo.id, title: (sent.title as string).trim(), description: (sent.description as string | null | undefined) ?? '', completed: false };
-      this.ids.push(todo.id);
       await this.verify(c, todo, expected);
+      return { created: todo.id };
     } else if ((op.operationId === 'updateTodo' || op.operationId === 'patchTodo') && answer.status === 200) {
       const todo = (json as { todo: StoredTodo }).todo;
       const before = this.model.get(todo.id);
@@ -632,7 +938,9 @@ export class Fuzzer {
       this.model.delete(todo.id);
       const gone = await this.exchange({ method: 'GET', kind: 'read-back' }, `/api/todos/${todo.id}`, {});
       assert.equal(gone.answer.status, 404, `GET /api/todos/${todo.id} after its delete`);
+      return { deleted: todo.id };
     }
+    return {};
   }
 
   /** The answer and a fresh GET both hold exactly what the rules say was stored. */
@@ -646,12 +954,31 @@ export class Fuzzer {
     this.model.set(answered.id, stored);
     this.stats.roundTrips += 1;
   }
+}
 
-  private resolveId(spec: IdSpec | undefined): string {
-    if (!spec) return '';
-    if ('raw' in spec) return spec.raw;
-    if (this.ids.length === 0) return '1';
-    return String(this.ids[spec.known % this.ids.length]);
+/** The id a case names, on a side whose created todos have these ids (in creation order). */
+function resolveId(spec: IdSpec | undefined, ids: number[]): string {
+  if (!spec) return '';
+  if ('raw' in spec) return spec.raw;
+  if (ids.length === 0) return '1';
+  return String(ids[spec.known % ids.length]);
+}
+
+/** What a case did to the store of one side. */
+interface Effect {
+  created?: number;
+  deleted?: number;
+}
+
+/** What the Go service did, read from its answer (a 201 always creates; a DELETE's 200 always deletes). */
+function effectOnGo(method: string, a: Answer): Effect {
+  if (a.status !== 201 && !(a.status === 200 && method.toUpperCase() === 'DELETE')) return {};
+  try {
+    const id = (JSON.parse(a.text) as { todo?: { id?: unknown } }).todo?.id;
+    if (typeof id !== 'number') return {};
+    return a.status === 201 ? { created: id } : { deleted: id };
+  } catch {
+    return {};
   }
 }
 
@@ -692,5 +1019,26 @@ export function report(name: string, s: FuzzStats, seconds: number): string[] {
     `  by status: ${sorted(s.byStatus)}`,
     `  cases by kind: ${sorted(s.byKind)}`,
     `  known deviations (filed, not failed): ${sorted(s.deviations) || 'none'}`,
+    ...(s.differential ? differentialReport(s.differential) : []),
   ];
+}
+
+function differentialReport(d: DifferentialStats): string[] {
+  const sorted = (m: Record<string, number>) =>
+    Object.entries(m)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(', ');
+  return [
+    `  differential vs the Go reference: ${d.compared} exchanges compared, ${d.agreed} agreed; Go answered ${sorted(d.goByStatus)}`,
+    `  deliberate deviations (DIFFERENTIAL_DEVIATIONS): ${sorted(d.deviations) || 'none'}`,
+    `  bugs of ours awaiting their fix (PENDING_FIXES): ${sorted(d.pending) || 'none'}`,
+    `  Go 5xx (recorded, not compared): ${d.goServerErrors}; todos resynced: ${d.resynced}; not compared: ${d.skipped} (ids apart), ${d.goCutOff} (Go reset the connection)`,
+    ...Object.entries(d.unexplained).map(([signature, { count, example }]) => `  UNEXPLAINED ×${count} ${signature}:\n${example}`),
+  ];
+}
+
+/** The first exchange seen for each deviation, pending fix and Go 5xx (for FUZZ_DIFF_EXAMPLES=1). */
+export function differentialExamples(s: FuzzStats): string[] {
+  return Object.entries(s.differential?.examples ?? {}).map(([name, example]) => `[${name}] ${example}`);
 }
