@@ -81,10 +81,10 @@ async function start(options: RunOptions, ownsProcess: boolean): Promise<Service
 
 /** A stack of closers: closeAll() runs them last-in first-out, each once, and logs (not throws) failures. */
 class Closers {
-  private readonly stack: { name: string; close: () => Promise<unknown> | unknown }[] = [];
+  private readonly stack: { name: string; close: () => unknown }[] = [];
   constructor(private readonly logger: Logger) {}
 
-  push(name: string, close: () => Promise<unknown> | unknown): void {
+  push(name: string, close: () => unknown): void {
     this.stack.push({ name, close });
   }
 
