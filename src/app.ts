@@ -1,6 +1,7 @@
 // Builds the Fastify application: cross-cutting concerns only (request ids, request logs, body parsing,
 // protection, CORS, errors as problem details). The routes themselves are listed in src/routes.ts.
 import { randomUUID } from 'node:crypto';
+import { parse as parseQuery } from 'node:querystring';
 import cors from '@fastify/cors';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -34,7 +35,7 @@ function createFastify(config: Config, logger: Logger, lifecycle: Lifecycle): Ap
       const header = req.headers['x-request-id'];
       return typeof header === 'string' && SANE_REQUEST_ID.test(header) ? header : randomUUID();
     },
-    routerOptions: { ignoreTrailingSlash: true },
+    routerOptions: { ignoreTrailingSlash: true, querystringParser: firstValues },
     // validateSchema: false — the schemas are fixed at build time and checked by the tests (and Redocly); Ajv
     // would otherwise compile the JSON Schema meta-schema at every start just to validate them again.
     ajv: { customOptions: { coerceTypes: false, allErrors: true, validateSchema: false } },
@@ -100,7 +101,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // Before any route: the document is built from the routes as they are registered.
   addProblemSchema(app);
   if (config.docsEnabled) await registerOpenApi(app, config, config.version ?? deps.build.version);
-  readBodiesAsJson(app);
+  readRequestsLikeGo(app);
 
   // Refusals, cheapest first, all before the body is read: overload, cross-site writes, rate limits.
   await addOverloadShedding(app, config.limits);
@@ -137,24 +138,50 @@ function capConnections(app: App, max: number, logger: Logger): void {
 }
 
 /**
- * Bodies are JSON whatever the Content-Type says, as the Go reference reads them (curl -d sends a form type):
- * every type goes to the JSON parser. An empty body is no body (client wrappers send `Content-Type:
- * application/json` on a DELETE too). Bytes that are not UTF-8 are refused rather than stored as U+FFFD.
+ * Requests read as the Go reference reads them (docs/DECISIONS.md, "Deliberate strictness" lists where we differ):
+ * - bodies are JSON whatever the Content-Type says (curl -d sends a form type), and a Content-Type that is not a
+ *   media type at all is ignored rather than a 415;
+ * - only routes that take a body parse one: a DELETE's body is read, bounded, and dropped; an empty body is no
+ *   body (client wrappers send `Content-Type: application/json` on every request); a JSON `null` is `{}`;
+ * - bytes that are not UTF-8 are refused (400) rather than stored as U+FFFD;
+ * - a repeated query key counts once, by its first value;
+ * - the asterisk request target is for OPTIONS only (RFC 9112 §3.2.4).
  */
-function readBodiesAsJson(app: App): void {
+function readRequestsLikeGo(app: App): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body: Buffer, done) => {
-    if (body.length === 0) return done(null, undefined);
+    if (body.length === 0 || req.routeOptions.schema?.body === undefined) return done(null, undefined);
     let text: string;
     try {
       text = utf8.decode(body);
     } catch {
       return done(new HttpProblem({ status: 400, type: ProblemType.invalidJson, title: 'Invalid JSON', detail: 'The request body is not valid UTF-8.' }), undefined);
     }
-    void parseJson(req, text, done);
+    void parseJson(req, text, (error, value) => done(error, value === null ? {} : value));
   });
+  app.addHook('onRequest', (req, _reply, done) => {
+    const type = req.headers['content-type'];
+    if (type !== undefined && !MEDIA_TYPE.test(type)) delete req.headers['content-type'];
+    if (req.raw.url?.startsWith('*') && req.method !== 'OPTIONS') {
+      return done(new HttpProblem({ status: 400, detail: 'The asterisk request target is only for OPTIONS.' }));
+    }
+    done();
+  });
+}
+
+/** `type/subtype` and optional `;` parameters: a Content-Type Fastify can read (anything else is dropped). */
+const MEDIA_TYPE = /^\s*[\w!#$%&'*+.^`|~-]+\/[\w!#$%&'*+.^`|~-]+\s*(;\s*[\w!#$%&'*+.^`|~-]+=("[^"]*"|[\w!#$%&'*+.^`|~-]+)\s*)*;?\s*$/;
+
+/** Go's `c.Query`: the first value of a repeated key. node:querystring's objects have no prototype. */
+function firstValues(query: string): Record<string, unknown> {
+  const parsed = parseQuery(query);
+  for (const key in parsed) {
+    const value = parsed[key];
+    if (Array.isArray(value)) parsed[key] = value[0];
+  }
+  return parsed;
 }
 
 /** The management listener (MANAGEMENT_PORT): probes and metrics only, never exposed through the ingress. */

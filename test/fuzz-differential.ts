@@ -1,15 +1,10 @@
 // The differential part of the fuzzer (test/fuzz.ts): every generated request also goes to the Go reference
 // (../shared/reference/go-gin-seed beside the project: the API contract), and the two answers must fall in the
 // same status class (2xx, 3xx, 4xx; a 5xx of ours already fails the run, a 5xx of Go's is only counted). A
-// disagreement is allowed only when it matches an entry of one of two lists:
-//
-// - DIFFERENTIAL_DEVIATIONS: what we do differently on purpose, each with its reason. Mirrored, one row per
-//   entry, in docs/go-deviations.md ("Deliberate strictness vs the Go service"); test/fuzz.test.ts holds the
-//   two in step by name.
-// - PENDING_FIXES: bugs of ours (Go accepts, we refuse, for no good reason), kept only so that the run stays
-//   green until their fixes land. Temporary: each entry says which fix removes it.
-//
-// Anything else fails the run with the exchange printed (and a curl line to replay it).
+// disagreement is allowed only when it matches an entry of DIFFERENTIAL_DEVIATIONS: what we do differently on
+// purpose, each with its reason, mirrored one row per entry in docs/DECISIONS.md ("Deliberate strictness vs the
+// Go service"; test/fuzz.test.ts holds the two in step by name). Anything else fails the run with the exchange
+// printed (and a curl line to replay it).
 import { isUtf8 } from 'node:buffer';
 import type { Answer } from './fuzz.js';
 
@@ -32,7 +27,7 @@ export interface Exchange {
 
 export interface Deviation {
   name: string;
-  /** The rows of docs/go-deviations.md: the kind of request, Go's answer, ours, and why. */
+  /** The rows of the table in docs/DECISIONS.md: the kind of request, Go's answer, ours, and why. */
   request: string;
   goAnswer: string;
   ourAnswer: string;
@@ -40,13 +35,8 @@ export interface Deviation {
   matches: (x: Exchange) => boolean;
 }
 
-export interface PendingFix extends Deviation {
-  /** What removes this entry: the fix, and when to delete the entry. */
-  todo: string;
-}
-
-/** The service's default BODY_LIMIT_BYTES. */
-export const BODY_LIMIT = 1024 * 1024;
+/** The service's body limit (src/todos/schemas.ts, TODO_BODY_LIMIT). */
+export const BODY_LIMIT = 32 * 1024;
 /** Node's default --max-http-header-size: request line and headers together. */
 const HEADER_LIMIT = 16 * 1024;
 const TITLE_MAX = 200;
@@ -187,15 +177,15 @@ function validCompletedFilter(x: Exchange): boolean {
 const isList = (x: Exchange) => /^\/api\/todos\/?$/.test(pathOf(x.path)) && (x.method === 'GET' || x.method === 'HEAD');
 
 /**
- * What we do differently from the Go service on purpose. Keep in step with docs/go-deviations.md (the lead
- * moves that table into docs/DECISIONS.md, "Deliberate strictness vs the Go service").
+ * What we do differently from the Go service on purpose. Keep in step with the table "Deliberate strictness vs
+ * the Go service" in docs/DECISIONS.md (a test in test/fuzz.test.ts checks the names).
  */
 export const DIFFERENTIAL_DEVIATIONS: Deviation[] = [
   // -- Stricter: Go accepts, we refuse --------------------------------------------------------------------
   // Transport first: whatever the body holds, these are refused before it is read.
   {
     name: 'body-over-limit',
-    request: 'A body over BODY_LIMIT_BYTES (1 MiB by default), on any method',
+    request: 'A body over the body limit (32 KiB, a few KiB above the largest valid todo; BODY_LIMIT_BYTES), on any method that takes one',
     goAnswer: 'reads any size: 201/200',
     ourAnswer: '413, connection closed (a client still writing may see a reset)',
     why: 'Memory per request is bounded; a todo is at most a few KiB.',
@@ -261,7 +251,7 @@ export const DIFFERENTIAL_DEVIATIONS: Deviation[] = [
     name: 'invalid-utf8',
     request: 'POST/PUT whose body is not valid UTF-8 (e.g. the bytes `ff fe` inside a JSON string)',
     goAnswer: '201/200, each bad byte stored as U+FFFD',
-    ourAnswer: '400 (once issue 24\'s fix lands; today we replace the bytes with U+FFFD like Go)',
+    ourAnswer: '400 invalid-json',
     why: 'Replacing bytes silently stores something other than what the client sent; JSON text must be UTF-8 (RFC 8259 §8.1).',
     matches: (x) => writes(x) && ok(x.go) && x.ours.status === 400 && problemType(x) !== undefined && !isUtf8(bodyBytes(x)),
   },
@@ -322,7 +312,7 @@ export const DIFFERENTIAL_DEVIATIONS: Deviation[] = [
     name: 'cross-site-write',
     request: 'A write from another site in a browser (`Origin` not allowed, or `Sec-Fetch-Site: cross-site`)',
     goAnswer: '201/200',
-    ourAnswer: '403 (once issue 24\'s cross-site write protection lands; today both accept)',
+    ourAnswer: '403 cross-site-request',
     why: 'A page on any site could otherwise create or delete todos with a "simple" request (text/plain form posts need no preflight).',
     matches: (x) => !['GET', 'HEAD', 'OPTIONS'].includes(x.method) && x.ours.status === 403 && (header(x, 'origin') !== undefined || header(x, 'sec-fetch-site') === 'cross-site'),
   },
@@ -367,7 +357,7 @@ export const DIFFERENTIAL_DEVIATIONS: Deviation[] = [
     name: 'options',
     request: 'OPTIONS that is not a CORS preflight, without an `Origin` (`OPTIONS /api/todos`)',
     goAnswer: '404 (no OPTIONS route)',
-    ourAnswer: "204 (once issue 24's fix lands; today 400, the same class as Go)",
+    ourAnswer: '204',
     why: 'RFC 9110 §9.3.7: OPTIONS asks what the resource supports; the answer names the methods.',
     matches: (x) => x.method === 'OPTIONS' && x.go.status === 404 && ok(x.ours),
   },
@@ -389,95 +379,10 @@ export const DIFFERENTIAL_DEVIATIONS: Deviation[] = [
   },
 ];
 
-/**
- * Bugs of ours: the Go service accepts these and we refuse them for no good reason. TEMPORARY: each entry is
- * deleted when its fix lands (see `todo`); until then it keeps the differential run green.
- */
-export const PENDING_FIXES: PendingFix[] = [
-  {
-    name: 'bodyless-delete',
-    request: 'DELETE /api/todos/{id} with no body but a `Content-Type` (any), or an empty chunked body (`Transfer-Encoding: chunked`)',
-    goAnswer: '200',
-    ourAnswer: '400 invalid-json',
-    why: 'Many client wrappers send a Content-Type on every request; an empty body is no body.',
-    // TODO(issue 24, the lead): a body-less DELETE with a Content-Type is accepted. Delete this entry then, after
-    // checking that the fix covers the empty chunked body too (`-H 'transfer-encoding: chunked' --data-binary ''`).
-    todo: 'the lead\'s fix "a body-less DELETE/GET with Content-Type: application/json is accepted", if it also covers an empty chunked body',
-    matches: (x) => x.method === 'DELETE' && bodyBytes(x).length === 0 && x.ours.status === 400 && ok(x.go),
-  },
-  {
-    name: 'delete-body-parsed',
-    request: 'DELETE /api/todos/{id} with a body that is not JSON we accept (`x`, `{"__proto__":{}}`, `{"a":1}garbage`)',
-    goAnswer: '200 (the body is never read)',
-    ourAnswer: '400 invalid-json',
-    why: 'The schema says a DELETE body "is read, bounded, then ignored", but it is parsed as JSON first.',
-    // TODO(issue 24): parse no DELETE body (read it, bound it, ignore it). Delete this entry then.
-    todo: 'DELETE bodies are read and bounded but never parsed (probably the same change as the entry above)',
-    matches: (x) => x.method === 'DELETE' && bodyBytes(x).length > 0 && bodyBytes(x).length <= BODY_LIMIT && x.ours.status === 400 && ok(x.go),
-  },
-  {
-    name: 'malformed-content-type',
-    request: 'A body with a Content-Type that is no media type (``, `foo`, `;;;`, `/json`, `a/b c`), on POST/PUT/DELETE',
-    goAnswer: '201/200 (Go reads the body as JSON whatever the type)',
-    ourAnswer: '415',
-    why: 'We read every body as JSON whatever its type says (docs/DECISIONS.md), so an unreadable type changes nothing either.',
-    // TODO(issue 24): read the body as JSON whatever the Content-Type, even unparsable. Delete this entry then
-    // (or, if the 415 is kept on purpose, move it to DIFFERENTIAL_DEVIATIONS with its reason).
-    todo: 'a Content-Type that is not a media type is treated like any other (the body is read as JSON); also drop 415 from the OpenAPI responses',
-    matches: (x) => x.ours.status === 415 && ok(x.go),
-  },
-  {
-    name: 'options-not-preflight',
-    request: 'OPTIONS that is not a CORS preflight but that Go answers: with an `Origin` and no `Access-Control-Request-Method`, or `OPTIONS *`',
-    goAnswer: '204 (its CORS middleware answers every OPTIONS with an Origin); 200 for `OPTIONS *` (net/http)',
-    ourAnswer: '400 text/plain "Invalid Preflight Request"',
-    why: 'Not a preflight, so not the CORS layer\'s to refuse.',
-    // TODO(issue 24, the lead): OPTIONS that is not a preflight is a 204. Delete this entry then (after checking
-    // `curl -X OPTIONS --request-target '*'` too).
-    todo: 'the lead\'s fix "OPTIONS non-preflight is 204", if it covers `OPTIONS *` too',
-    matches: (x) => x.method === 'OPTIONS' && x.ours.status === 400 && ok(x.go),
-  },
-  {
-    name: 'repeated-page-or-limit',
-    request: 'GET /api/todos with `page` or `limit` repeated (`?page=1&page=2`, `?limit=5&limit=7`)',
-    goAnswer: '200, the first value (gin `c.Query`)',
-    ourAnswer: '400 validation-error (an array where the schema says string)',
-    why: 'page and limit are read leniently everywhere else: anything unparsable falls back to the default.',
-    // TODO(issue 24): take the first value of a repeated page/limit, as Go does. Delete this entry then.
-    todo: 'a repeated page/limit uses the first value (e.g. a preValidation hook, or accept string | string[] in the schema)',
-    matches: (x) => {
-      const q = queryOf(x.path);
-      return isList(x) && x.ours.status === 400 && ok(x.go) && validCompletedFilter(x) && (q.getAll('page').length > 1 || q.getAll('limit').length > 1);
-    },
-  },
-  {
-    name: 'asterisk-form-target',
-    request: 'A request target of `*` with a method other than OPTIONS (`GET *`, `curl --request-target \'*\'`)',
-    goAnswer: '404',
-    ourAnswer: '200: routed as `/` (the service info)',
-    why: 'RFC 9112 §3.2.4: the asterisk form is only for OPTIONS; `GET *` is a malformed request, not a request for `/`.',
-    // TODO(issue 24): any method but OPTIONS on `*` is a 400 problem (e.g. an onRequest check of req.url).
-    // Delete this entry and KNOWN_DEVIATIONS['asterisk-form-target'] in test/fuzz.ts then.
-    todo: 'a `*` target with a method other than OPTIONS is a 400 problem',
-    matches: (x) => pathOf(x.path) === '*' && ok(x.ours) && !ok(x.go),
-  },
-  {
-    name: 'put-null-body',
-    request: 'PUT /api/todos/{id} with the body `null`',
-    goAnswer: '200 (null decodes to "change nothing", like `{}`)',
-    ourAnswer: '400 validation-error (body must be object)',
-    why: '`{}` is a valid update that only touches updated_at; `null` says the same.',
-    // TODO(issue 24): a null update body is treated as {}. Delete this entry then.
-    todo: 'PUT/PATCH with `null` is the update `{}`',
-    matches: (x) => x.method === 'PUT' && bodyText(x).trim() === 'null' && x.ours.status === 400 && ok(x.go),
-  },
-];
-
 export type Verdict =
   | { kind: 'agree' }
   | { kind: 'go-5xx' }
   | { kind: 'deviation'; name: string }
-  | { kind: 'pending'; name: string }
   | { kind: 'unexplained' };
 
 /** Compares the two answers of one exchange. */
@@ -486,8 +391,6 @@ export function judge(x: Exchange): Verdict {
   if (statusClass(x.go) === statusClass(x.ours)) return { kind: 'agree' };
   const deviation = DIFFERENTIAL_DEVIATIONS.find((d) => d.matches(x));
   if (deviation) return { kind: 'deviation', name: deviation.name };
-  const pending = PENDING_FIXES.find((d) => d.matches(x));
-  if (pending) return { kind: 'pending', name: pending.name };
   return { kind: 'unexplained' };
 }
 

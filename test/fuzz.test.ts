@@ -4,7 +4,7 @@
 //
 // Differential: with GO_REFERENCE_BIN (the Go reference's binary; .ci/run builds it and sets this), each backend's
 // run also starts the Go service on a free port and sends it every case, and the status classes must agree but
-// for the deviations listed in test/fuzz-differential.ts (docs/go-deviations.md). Same time budget: each case
+// for the deviations listed in test/fuzz-differential.ts (docs/DECISIONS.md). Same time budget: each case
 // then costs two requests. Without it the run is the plain one, and a skipped test says why.
 // FUZZ_DIFF_COLLECT=1 lists every unexplained disagreement at the end instead of failing at the first one
 // (for classifying new ones); FUZZ_DIFF_EXAMPLES=1 prints the first exchange of each deviation seen.
@@ -16,10 +16,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import fc from 'fast-check';
-import { DIFFERENTIAL_DEVIATIONS, PENDING_FIXES } from './fuzz-differential.js';
-import { caseArbitrary, differentialExamples, Fuzzer, KNOWN_DEVIATIONS, report } from './fuzz.js';
+import { DIFFERENTIAL_DEVIATIONS } from './fuzz-differential.js';
+import { caseArbitrary, differentialExamples, Fuzzer, report } from './fuzz.js';
 import { goReferenceUnavailable, startGoReference } from './go-reference.js';
 import { freshSchema, postgres, spawnService, startService, tempDir, type Proc } from './helpers.js';
 import { OpenApiDocument } from './openapi-validator.js';
@@ -129,21 +129,27 @@ test('fuzz: differential against the Go reference', { skip: GO_UNAVAILABLE ?? fa
   // It ran inside each backend's test above.
 });
 
-test('the deviations from the Go service are one table in docs/go-deviations.md, entry for entry', () => {
-  const doc = readFileSync(new URL('../docs/go-deviations.md', import.meta.url), 'utf8');
+test('the deviations from the Go service are one table in docs/DECISIONS.md, entry for entry', () => {
+  const doc = readFileSync(new URL('../docs/DECISIONS.md', import.meta.url), 'utf8');
   const rows = [...doc.matchAll(/^\| `([a-z0-9-]+)`/gm)].map((m) => m[1]!);
   assert.deepEqual(rows.sort(), DIFFERENTIAL_DEVIATIONS.map((d) => d.name).sort(), 'the rows of the table are the entries of DIFFERENTIAL_DEVIATIONS');
-  for (const pending of PENDING_FIXES) assert.ok(!rows.includes(pending.name), `${pending.name} is a bug awaiting its fix, not a deviation`);
 });
 
-// What the fuzzer tolerates today (KNOWN_DEVIATIONS in test/fuzz.ts), asserted as it should be. Marked todo
-// so that they are reported without failing the suite; remove the mark and the deviation once fixed.
-describe_known_deviations();
-
-function describe_known_deviations(): void {
+// Properties of refusals the generated cases reach only now and then, asserted once each.
+describe('refusals the fuzzer reaches rarely', () => {
   const problem = async (res: Response) => {
     assert.ok(res.status >= 400 && res.status < 500, `status ${res.status}`);
     assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/, await res.text());
+  };
+  const exchange = async (base: string, method: string, target: string) => {
+    const { send } = await import('./fuzz.js');
+    const { Agent } = await import('node:http');
+    const agent = new Agent();
+    try {
+      return await send(new URL(base), agent, method, target, {});
+    } finally {
+      agent.destroy();
+    }
   };
   test('a malformed percent-encoding in the path is a 400 problem', async () => {
     const svc = await startService();
@@ -163,39 +169,35 @@ function describe_known_deviations(): void {
       await svc.dispose();
     }
   });
-  test('a request the HTTP parser refuses (an unknown method) is a problem', { todo: KNOWN_DEVIATIONS['http-parser-error']!.why }, async () => {
+  test('a request the HTTP parser refuses (an unknown method) is a problem', async () => {
     const svc = await startService();
     try {
-      const { send } = await import('./fuzz.js');
-      const { Agent } = await import('node:http');
-      const agent = new Agent();
-      const answer = await send(new URL(svc.url), agent, 'FOO', '/api/todos', {});
-      agent.destroy();
+      const answer = await exchange(svc.url, 'FOO', '/api/todos');
+      assert.equal(answer.status, 400);
       assert.match(String(answer.headers['content-type']), /^application\/problem\+json/, answer.text);
     } finally {
       await svc.dispose();
     }
   });
-  test('a request target of * with a method other than OPTIONS is a 400 problem', { todo: KNOWN_DEVIATIONS['asterisk-form-target']!.why }, async () => {
+  test('a request target of * with a method other than OPTIONS is a 400 problem; OPTIONS * is a 204', async () => {
     const svc = await startService();
     try {
-      const { send } = await import('./fuzz.js');
-      const { Agent } = await import('node:http');
-      const agent = new Agent();
-      const answer = await send(new URL(svc.url), agent, 'GET', '*', {});
-      agent.destroy();
+      const answer = await exchange(svc.url, 'GET', '*');
       assert.equal(answer.status, 400, answer.text);
       assert.match(String(answer.headers['content-type']), /^application\/problem\+json/, answer.text);
+      assert.equal((await exchange(svc.url, 'OPTIONS', '*')).status, 204);
     } finally {
       await svc.dispose();
     }
   });
-  test('an OPTIONS request that is not a CORS preflight is a problem', { todo: KNOWN_DEVIATIONS['options-not-a-preflight']!.why }, async () => {
+  test('an OPTIONS request that is not a CORS preflight is a 204 with no body', async () => {
     const svc = await startService();
     try {
-      await problem(await fetch(`${svc.url}/api/todos`, { method: 'OPTIONS' }));
+      const res = await fetch(`${svc.url}/api/todos`, { method: 'OPTIONS' });
+      assert.equal(res.status, 204);
+      assert.equal(await res.text(), '');
     } finally {
       await svc.dispose();
     }
   });
-}
+});

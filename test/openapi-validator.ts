@@ -166,8 +166,10 @@ export function checkExchange(doc: OpenApiDocument | undefined, ex: Exchange): O
   if (DOCS_PAGES.test(ex.path) && ex.status < 400) return undefined;
 
   const mediaType = mediaTypeOf(ex.contentType);
-  // Node's HTTP parser answers 408 and 431 before any route is found: problems outside every operation.
-  const op = ex.status === 408 || ex.status === 431 ? undefined : doc?.find(method === 'HEAD' ? 'GET' : method, ex.path);
+  // Node's HTTP parser refuses some requests before any route is found (408, 431, a malformed request: problems
+  // with an empty `instance`, since no path was read): those are problems outside every operation.
+  const beforeRouting = ex.status === 408 || ex.status === 431 || (ex.status === 400 && (ex.body as { instance?: unknown } | null)?.instance === '');
+  const op = beforeRouting ? undefined : doc?.find(method === 'HEAD' ? 'GET' : method, ex.path);
   if (!op) {
     if (ex.status < 400) fail(`the document has no operation for ${method} ${ex.path}`);
     if (method === 'HEAD') return undefined;

@@ -115,9 +115,6 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   429:
     'This client sent more than `RATE_LIMIT_MAX` requests in `RATE_LIMIT_WINDOW_MS` ' +
     '(`urn:todo-service:problem:rate-limited`). Retry after `Retry-After` seconds.',
-  415:
-    'The Content-Type header is not a media type at all (empty, or not `type/subtype`). Any well-formed one is ' +
-    'accepted: the body is read as JSON whatever it names.',
   500: 'An unexpected error. The body names no internals; the log line with the same `request_id` has the details.',
   503:
     'The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`), ' +

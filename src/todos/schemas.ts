@@ -71,9 +71,9 @@ const TodoEnvelope = (description: string) =>
 // Every todo operation reads or writes the database: besides its own problems it may answer 500 (a bug) and
 // 503 (PostgreSQL does not answer, or the server sheds load; with Retry-After), and 429 past the rate limit.
 const STORAGE_PROBLEMS = [429, 500, 503] as const;
-// A write (a DELETE may carry a body too: it is read, bounded, then ignored) can be too large (413), name no
-// media type at all in its Content-Type (415), or come from a browser page of a site CORS does not allow (403).
-const BODY_PROBLEMS = [403, 413, 415] as const;
+// A write (a DELETE may carry a body too: it is read, bounded, then ignored) can be too large (413), or come from
+// a browser page of a site CORS does not allow (403).
+const BODY_PROBLEMS = [403, 413] as const;
 
 const IdParams = Type.Object({
   id: Type.String({ pattern: '^[+-]?[0-9]+$', description: 'The todo id (a non-zero integer within ±(2^53 − 1)).', examples: ['1'] }),

@@ -527,15 +527,6 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The Content-Type header is not a media type at all (empty, or not `type/subtype`). Any well-formed one is accepted: the body is read as JSON whatever it names. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
             /** @description This client sent more than `RATE_LIMIT_MAX` requests in `RATE_LIMIT_WINDOW_MS` (`urn:todo-service:problem:rate-limited`). Retry after `Retry-After` seconds. */
             429: {
                 headers: {
@@ -781,15 +772,6 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The Content-Type header is not a media type at all (empty, or not `type/subtype`). Any well-formed one is accepted: the body is read as JSON whatever it names. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
             /** @description This client sent more than `RATE_LIMIT_MAX` requests in `RATE_LIMIT_WINDOW_MS` (`urn:todo-service:problem:rate-limited`). Retry after `Retry-After` seconds. */
             429: {
                 headers: {
@@ -910,15 +892,6 @@ export interface operations {
             };
             /** @description The body is larger than the limit: a few KiB above the largest valid todo body (32 KiB), or `BODY_LIMIT_BYTES`. */
             413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The Content-Type header is not a media type at all (empty, or not `type/subtype`). Any well-formed one is accepted: the body is read as JSON whatever it names. */
-            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1057,15 +1030,6 @@ export interface operations {
             };
             /** @description The body is larger than the limit: a few KiB above the largest valid todo body (32 KiB), or `BODY_LIMIT_BYTES`. */
             413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The Content-Type header is not a media type at all (empty, or not `type/subtype`). Any well-formed one is accepted: the body is read as JSON whatever it names. */
-            415: {
                 headers: {
                     [name: string]: unknown;
                 };
