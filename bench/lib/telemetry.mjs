@@ -9,7 +9,7 @@
 // rounds, side by side both servers see the same machine. The verdict is the median of the per-round ratios.
 
 import { createServer } from 'node:http';
-import { decodeTraceRequest } from './otlp.mjs';
+import { decodeTraceRequest } from '../../test/support/otlp.mjs';
 
 export const TELEMETRY_VARIANTS = [
   { name: 'off', label: 'metrics off, tracing off', env: { METRICS_ENABLED: 'false' } },
