@@ -3,7 +3,7 @@
 
 import { NOISE_PERCENT } from './report.mjs';
 
-const COLORS = { ours: '#2563eb', 'ours-node24': '#f59e0b', 'ours-pg': '#7c3aed', go: '#00a4c8', bare: '#16a34a' };
+const COLORS = { ours: '#2563eb', 'ours-pg': '#7c3aed', go: '#00a4c8', bare: '#16a34a' };
 const EXTRA_COLORS = ['#9333ea', '#ea580c', '#64748b', '#db2777'];
 
 const escape = (text) =>

@@ -9,7 +9,7 @@
 //   BENCH_SEED=10000             todos created through POST /api/todos before each scenario
 //   BENCH_SEED_CONCURRENCY=32    POSTs in flight while seeding
 //   BENCH_STARTUP_RUNS=5         spawns per target for the start-up time (median reported)
-//   BENCH_TARGETS=ours,ours-node24,ours-pg,go,bare,nginx-1,nginx-2   which targets to run (extra targets from BENCH_CONFIG by name);
+//   BENCH_TARGETS=ours,ours-pg,go,bare,nginx-1,nginx-2   which targets to run (extra targets from BENCH_CONFIG by name);
 //                                ours-pg needs BENCH_DATABASE_URL or TEST_DATABASE_URL (else it is skipped)
 //   BENCH_SCENARIOS=health,...   which scenarios to run (see lib/scenarios.mjs)
 //   BENCH_TOOL=wrk|autocannon    force a load generator (default: wrk if on PATH, else autocannon)
@@ -21,8 +21,7 @@
 //                                lib/telemetry.mjs; even, so both start orders run equally often); 0 skips
 //                                them (quick: 1). Needs the `ours` target.
 //   BENCH_TELEMETRY_SCENARIOS=get,list,create   scenarios of those pairs
-//   BENCH_TELEMETRY_TARGETS=ours-node24,ours   the runtimes the pairs run on (Node 24 as the image ships it,
-//                                Node 20); each must also be among the targets
+//   BENCH_TELEMETRY_TARGETS=ours  the targets the pairs run on; each must also be among the targets
 //   BENCH_CONFIG=path.json       { "options": { "duration": 5, ... }, "targets": [ ... ] } (see targets.mjs)
 //
 // Flags: --quick, --targets=a,b, --scenarios=a,b, --duration=S, --connections=N, --tool=NAME.
@@ -39,7 +38,7 @@ const DEFAULTS = {
   seed: 10_000,
   seedConcurrency: 32,
   startupRuns: 5,
-  targets: ['ours', 'ours-node24', 'ours-pg', 'go', 'bare', 'nginx-1', 'nginx-2'],
+  targets: ['ours', 'ours-pg', 'go', 'bare', 'nginx-1', 'nginx-2'],
   scenarios: null, // null = all
   tool: null, // null = auto
   noiseRetries: 2,
@@ -47,7 +46,7 @@ const DEFAULTS = {
   skipBuild: false,
   telemetryRounds: 6,
   telemetryScenarios: ['get', 'list', 'create'],
-  telemetryTargets: ['ours-node24', 'ours'],
+  telemetryTargets: ['ours'],
 };
 
 const QUICK = { duration: 2, warmup: 1, seed: 1_000, startupRuns: 3, noiseRetries: 0, telemetryRounds: 1, telemetryScenarios: ['get'] };

@@ -1,8 +1,7 @@
 // The benchmark targets and how to build and launch them:
-//   ours — this project's production bundle (npm run build → dist/main.cjs), fresh SQLite file per start;
-//   ours-node24 — the same bundle on the image's runtime, Node 24 (with better-sqlite3 13.x, as the Dockerfile
-//          installs it), fresh SQLite file per start. Node 24 and the addon come from the npm registry into
-//          bench/.node24/ on the first run (the addon is compiled there: a few minutes, once);
+//   ours — this project's production bundle (npm run build → dist/main.cjs) on the Node.js running the bench
+//          (process.execPath: Node 24, the one runtime) with the lockfile's better-sqlite3, fresh SQLite file
+//          per start;
 //   ours-pg — the same bundle on PostgreSQL (BENCH_DATABASE_URL, else TEST_DATABASE_URL; skipped with a note
 //          when neither is set), a fresh schema per start, dropped afterwards;
 //   nginx-1, nginx-2 — nginx (installed: /usr/sbin/nginx) in front of one / two replicas of ours-pg sharing one
@@ -17,7 +16,7 @@
 // temp dir per start) are substituted in args and env values.
 
 import { spawn } from 'node:child_process';
-import { accessSync, constants, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { freePort, startServer, stopServer } from './proc.mjs';
 
@@ -65,7 +64,7 @@ async function ours(root, { skipBuild, log }) {
     return target;
   }
   const nodeOptions = productionNodeOptions(root);
-  if (nodeOptions) target.note = `NODE_OPTIONS="${nodeOptions}" (from the Dockerfile)`;
+  target.note = `Node ${process.version}${nodeOptions ? `, NODE_OPTIONS="${nodeOptions}" (from the Dockerfile)` : ''}`;
   return {
     ...target,
     available: true,
@@ -117,49 +116,6 @@ async function go(root, { log }) {
       cwd: tmp,
       env: { PORT: String(port), GIN_MODE: 'release', GOMAXPROCS: '1' },
     }),
-  };
-}
-
-const NODE24 = { node: '24', addon: 'better-sqlite3@13.2.0' };
-
-/**
- * Our bundle on Node 24 with better-sqlite3 13.x, the pair the image ships. bench/.node24/ holds Node 24 (npm
- * package `node`, whose platform package carries the headers) and the addon compiled against them; the bundle
- * (with tracing.cjs, which it loads when tracing is on) is copied to bench/.node24/dist/ so that
- * `require('better-sqlite3')` finds that addon first and everything else in the project's node_modules.
- */
-async function oursNode24(root, oursTarget, { log }) {
-  const target = { name: 'ours-node24', label: 'ours on Node 24 (the image\'s runtime)', available: false, note: '' };
-  if (!oursTarget.available) return { ...target, note: 'needs the ours bundle, which is not available' };
-  const dir = join(root, 'bench', '.node24');
-  const platformDir = join(dir, 'node_modules', 'node', 'node_modules', `node-${process.platform}-${process.arch}`);
-  const nodeBin = join(platformDir, 'bin', 'node');
-  const stamp = join(dir, 'READY');
-  const wanted = JSON.stringify(NODE24);
-  if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== wanted) {
-    log(`ours-node24: installing Node ${NODE24.node} and compiling ${NODE24.addon} into bench/.node24 (once) …`);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'package.json'), '{ "private": true }\n');
-    const npm = (args, env = {}) => capture('npm', ['--prefix', dir, '--no-audit', '--no-fund', '--no-save', ...args], dir, env);
-    let r = await npm(['install', `node@${NODE24.node}`]);
-    if (r.code !== 0 || !existsSync(nodeBin)) return { ...target, note: `could not install node@${NODE24.node}: ${lastLines(r.output, 4)}` };
-    r = await npm(['install', `node@${NODE24.node}`, NODE24.addon], {
-      PATH: `${join(platformDir, 'bin')}:${process.env.PATH}`,
-      npm_config_nodedir: platformDir,
-      npm_config_build_from_source: 'true',
-    });
-    if (r.code !== 0) return { ...target, note: `could not build ${NODE24.addon} for Node ${NODE24.node}: ${lastLines(r.output, 6)}` };
-    writeFileSync(stamp, wanted);
-  }
-  const bundle = join(dir, 'dist', 'main.cjs');
-  mkdirSync(join(dir, 'dist'), { recursive: true });
-  for (const file of ['main.cjs', 'tracing.cjs']) copyFileSync(join(root, 'dist', file), join(dir, 'dist', file));
-  const version = (await capture(nodeBin, ['--version'], dir)).output.trim();
-  return {
-    ...target,
-    available: true,
-    note: `${version}${oursTarget.note ? `, ${oursTarget.note}` : ''}`,
-    launch: (vars) => ({ ...oursTarget.launch(vars), command: nodeBin, args: [bundle] }),
   };
 }
 
@@ -305,7 +261,6 @@ export async function prepareTargets({ root, names, extra, skipBuild, log }) {
   const oursOnce = async () => (oursTarget ??= await ours(root, { skipBuild, log }));
   const builders = {
     ours: oursOnce,
-    'ours-node24': async () => oursNode24(root, await oursOnce(), { log }),
     'ours-pg': async () => (oursPgTarget ??= await oursPostgres(await oursOnce())),
     'nginx-1': async () => behindNginx(await builders['ours-pg'](), 1),
     'nginx-2': async () => behindNginx(await builders['ours-pg'](), 2),
