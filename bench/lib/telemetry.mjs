@@ -55,19 +55,6 @@ export async function startOtlpSink() {
   };
 }
 
-/** A copy of a target whose launches add `env` to the environment. */
-export function withEnv(target, name, label, env) {
-  return {
-    ...target,
-    name,
-    label,
-    launch: (vars) => {
-      const spec = target.launch(vars);
-      return { ...spec, env: { ...spec.env, ...env } };
-    },
-  };
-}
-
 const median = (values) => {
   const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
   if (sorted.length === 0) return null;
