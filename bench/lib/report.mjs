@@ -221,7 +221,9 @@ export function formatReport(results) {
     out.push('µs = the server\'s CPU time over the measured window ÷ the requests it answered; Δ µs = that minus the "over" row\'s (the chain');
     out.push('bare → floor → storage → logging → shipped adds up; "+ metrics" has no logging and is read against storage only). The rows');
     out.push('of ours are one bundle with LOG_LEVEL=silent / info and METRICS_ENABLED=false / true; "!" = other processes used');
-    out.push(`≥ ${NOISE_PERCENT} % of a core meanwhile. start-up = median of fresh starts; peak RSS = max over the scenarios.`);
+    out.push(`≥ ${NOISE_PERCENT} % of a core meanwhile. The bare server does a little real work (URL parsing, a Map of todos, a fresh`);
+    out.push('timestamp), the floor answers constants: the floor can cost less than bare. start-up = median of fresh starts;');
+    out.push('peak RSS = max over the scenarios.');
     return out.join('\n');
   }
   for (const t of results.targets.filter((t) => !t.available)) out.push(`NOTE: ${t.name} not benchmarked: ${t.note}`);
