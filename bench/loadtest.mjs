@@ -1,28 +1,43 @@
 #!/usr/bin/env node
 // Load test of a running Todo service (`npm run loadtest -- <url> [options]`):
 //
-//   node bench/loadtest.mjs <url> [--connections N] [--requests N] [--duration S]
+//   node bench/loadtest.mjs <url> [--connections N] [--requests N] [--duration S] [--metrics URL] [--raw-metrics]
 //
 //   --connections N  concurrent connections (default 10)
 //   --requests N     total requests (default 1000; when given, it wins over --duration)
 //   --duration S     run for S seconds instead of a request count
+//   --metrics URL    where the server's metrics are (default <url>/metrics; with MANAGEMENT_PORT set, that port's)
+//   --raw-metrics    also print the server's whole /metrics exposition as it was after the run
 //
 // It first checks GET <url>/health and refuses (exit 1) unless that answers 200. Then it alternates
 // GET <url>/api/todos and GET <url>/health on every connection (autocannon), shows progress on stderr,
-// and prints a summary per endpoint, a latency histogram, and the server's own metrics (GET <url>/metrics,
-// printed as-is — JSON or Prometheus text — when it answers 200).
+// and prints a summary per endpoint and a latency histogram — the client's view — and then the server's own
+// view of the same run: its /metrics scraped before and after, digested by lib/prometheus.mjs (requests,
+// 4xx/5xx and p50/p99 per route from its histograms beside the client's p99, CPU, RSS, heap, event-loop delay,
+// GC and database time over the run). A /metrics that is not Prometheus text (the Go reference's JSON) is
+// printed as-is.
 
 import { request } from './lib/http.mjs';
+import { metricsDigest } from './lib/prometheus.mjs';
 
-const USAGE = 'usage: npm run loadtest -- <url> [--connections N] [--requests N] [--duration S]';
+const USAGE = 'usage: npm run loadtest -- <url> [--connections N] [--requests N] [--duration S] [--metrics URL] [--raw-metrics]';
 
 function parseArgs(argv) {
-  const args = { url: null, connections: 10, requests: null, duration: null };
+  const args = { url: null, connections: 10, requests: null, duration: null, metricsUrl: null, rawMetrics: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '-h' || arg === '--help') {
       console.log(USAGE);
       process.exit(0);
+    }
+    if (arg === '--raw-metrics') {
+      args.rawMetrics = true;
+      continue;
+    }
+    const metrics = /^--metrics(?:=(.*))?$/.exec(arg);
+    if (metrics) {
+      args.metricsUrl = metrics[1] ?? argv[++i] ?? '';
+      continue;
     }
     const match = /^--(connections|requests|duration)(?:=(.*))?$/.exec(arg);
     if (match) {
@@ -39,11 +54,14 @@ function parseArgs(argv) {
     }
   }
   if (!args.url) fail('missing <url>');
-  try {
-    const url = new URL(args.url);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
-  } catch {
-    fail(`not an http(s) URL: "${args.url}"`);
+  for (const [name, value] of [['<url>', args.url], ['--metrics', args.metricsUrl]]) {
+    if (value === null) continue;
+    try {
+      const url = new URL(value);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
+    } catch {
+      fail(`${name}: not an http(s) URL: "${value}"`);
+    }
   }
   if (args.requests === null && args.duration === null) args.requests = 1000;
   return args;
@@ -138,6 +156,11 @@ async function main() {
     process.exit(1);
   }
 
+  // The server's metrics before the run (the digest shows what changed); none if it has no Prometheus /metrics.
+  const metricsUrl = args.metricsUrl ?? `${base}/metrics`;
+  const metricsBefore = await scrape(metricsUrl);
+  const scrapedAt = performance.now();
+
   if (args.requests && args.duration) console.error(`loadtest: both --requests and --duration given; stopping after ${args.requests} requests`);
   if (args.requests && args.connections > args.requests) {
     console.error(`loadtest: only ${args.requests} requests: using ${args.requests} connections instead of ${args.connections}`);
@@ -222,19 +245,32 @@ async function main() {
   out.push(...histogram(all));
   out.push('');
 
-  // 4. The server's own metrics.
-  try {
-    const res = await request(`${base}/metrics`, { timeoutMs: 5000 });
-    if (res.status === 200) {
-      out.push(`Server metrics (GET ${prefix}/metrics):`);
-      out.push(res.body.trimEnd());
-    } else {
-      out.push(`Server metrics: not available (GET ${prefix}/metrics answered ${res.status}).`);
-    }
-  } catch (err) {
-    out.push(`Server metrics: not available (GET ${prefix}/metrics failed: ${err.code ?? err.message}).`);
+  // 4. The server's own view of the run.
+  const metricsAfter = await scrape(metricsUrl);
+  const scrapeSeconds = (performance.now() - scrapedAt) / 1000;
+  const where = `GET ${metricsUrl}`;
+  if (metricsAfter.error) {
+    out.push(`Server metrics: not available (${where} ${metricsAfter.error}).`);
+  } else {
+    const clientP99Ms = { '(all)': percentile(Float64Array.from(all).sort(), 99) };
+    for (const e of endpoints) clientP99Ms[`GET ${e.path}`] = percentile(Float64Array.from(e.latencies).sort(), 99);
+    const digest = metricsBefore.body && metricsDigest(metricsBefore.body, metricsAfter.body, { seconds: scrapeSeconds, clientP99Ms });
+    if (digest) out.push(...digest);
+    else if (!metricsBefore.body) out.push(`Server metrics: no digest (${where} failed before the run: ${metricsBefore.error}).`);
+    else out.push(`Server metrics (${where}: not this service's Prometheus text, printed as-is):`, metricsAfter.body.trimEnd());
+    if (args.rawMetrics && digest) out.push('', `Server metrics, raw (${where}):`, metricsAfter.body.trimEnd());
   }
   console.log(out.join('\n'));
+}
+
+/** GET of the metrics: { body } on 200, else { error }. */
+async function scrape(url) {
+  try {
+    const res = await request(url, { timeoutMs: 5000 });
+    return res.status === 200 ? { body: res.body } : { error: `answered ${res.status}` };
+  } catch (err) {
+    return { error: `failed: ${err.code ?? err.message}` };
+  }
 }
 
 main().catch((err) => {

@@ -11,8 +11,15 @@
 //      thousands of todos, which would otherwise slow down every later scenario of the in-memory servers.
 //      The machine is shared: the CPU time other processes take during each measurement is recorded, and
 //      a scenario measured while they took >= 10 % of a core is re-run (BENCH_NOISE_RETRIES, default 2).
+//   3. the telemetry-cost pairs (lib/telemetry.mjs), side by side.
+// `--layers` runs the layer table instead (lib/targets.mjs, LAYERS): per runtime (Node, Bun), the bare server, the
+// Fastify floor and our service with its parts switched on one by one, plus the Go reference; the same method
+// (fresh server per scenario, server core / load core), scenario by scenario across all rows.
 // Output: the text report on stdout; bench/results/latest.json (+ a timestamped copy) and
 // bench/results/latest.svg. Progress goes to stderr. Options: see lib/options.mjs.
+// Exit status 1 (after the report) when the run's checks fail (checkResults in lib/report.mjs): a target that
+// should run could not start, a scenario failed (the load generator included), or a measured run of ours had
+// more failed requests than BENCH_ERROR_ALLOWANCE of them. `.ci/run`'s smoke (`--quick`) relies on it.
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,10 +33,10 @@ import { abortLoad, detectTool, runLoad } from './lib/load.mjs';
 import { loadOptions } from './lib/options.mjs';
 import { LOADGEN_CPU, SERVER_CPU, freePort, hasTaskset, pinSelf, startServer, stopServer } from './lib/proc.mjs';
 import { RssSampler, cpuSeconds, cpuSecondsWithChildren, machineBusySeconds, memoryKb, perCpuBusySeconds } from './lib/procstats.mjs';
-import { NOISE_PERCENT, formatReport } from './lib/report.mjs';
+import { NOISE_PERCENT, checkResults, formatReport } from './lib/report.mjs';
 import { selectScenarios } from './lib/scenarios.mjs';
-import { prepareTargets } from './lib/targets.mjs';
-import { TELEMETRY_VARIANTS, cpuMicrosPerRequest, startOtlpSink, summariseTelemetry, withEnv } from './lib/telemetry.mjs';
+import { prepareLayers, prepareTargets, withEnv } from './lib/targets.mjs';
+import { TELEMETRY_VARIANTS, cpuMicrosPerRequest, startOtlpSink, summariseTelemetry } from './lib/telemetry.mjs';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(BENCH_DIR, '..');
@@ -220,31 +227,67 @@ async function runScenario(target, scenario, context) {
   return { ...best, attempts };
 }
 
-async function benchTarget(target, scenarios, context) {
-  log(`=== ${target.label} ===`);
-  const result = { name: target.name, label: target.label, available: true, note: target.note, scenarios: {}, peakRssKb: 0 };
-  if (target.otherCpuIsOwn) result.otherCpuIsOwn = true;
-  if (target.binary) result.binary = target.binary;
+/** The result record of a target, filled by startTarget and runScenarioInto. */
+function newResult(target) {
+  const result = { name: target.name, label: target.label, available: target.available, note: target.note, scenarios: {}, peakRssKb: 0 };
+  for (const key of ['ours', 'required', 'optional', 'otherCpuIsOwn', 'binary', 'runtime', 'runtimeVersion', 'layer', 'over', 'reference']) {
+    if (target[key] !== undefined) result[key] = target[key];
+  }
+  return result;
+}
+
+/** Start-up time and idle RSS into `result`; false (and the result marked startFailed) if the target cannot start. */
+async function startTarget(target, result, context) {
   try {
     log(`[${target.name}] start-up time (${context.options.startupRuns} fresh starts) …`);
     Object.assign(result, await measureStartup(target, context.options.startupRuns));
     log(`[${target.name}] start-up median ${result.startup.medianMs.toFixed(1)} ms; idle RSS ${(result.idleRssKb / 1024).toFixed(1)} MB`);
+    return true;
   } catch (err) {
     log(`[${target.name}] cannot start: ${err.message}`);
-    return { ...result, available: false, note: `could not start: ${err.message}` };
+    Object.assign(result, { available: false, startFailed: true, note: `could not start: ${err.message}` });
+    return false;
   }
-  for (const scenario of scenarios) {
-    try {
-      const r = await runScenario(target, scenario, context);
-      result.scenarios[scenario.name] = r;
-      result.peakRssKb = Math.max(result.peakRssKb, r.peakRssKb);
-      result.peakAnonKb = Math.max(result.peakAnonKb ?? 0, r.peakAnonKb ?? 0);
-    } catch (err) {
-      log(`[${target.name}] ${scenario.label}: FAILED: ${err.message}`);
-      result.scenarios[scenario.name] = { error: err.message };
-    }
+}
+
+/** One scenario of a started target into `result` (its error, if it fails). */
+async function runScenarioInto(target, result, scenario, context) {
+  try {
+    const r = await runScenario(target, scenario, context);
+    result.scenarios[scenario.name] = r;
+    result.peakRssKb = Math.max(result.peakRssKb, r.peakRssKb);
+    result.peakAnonKb = Math.max(result.peakAnonKb ?? 0, r.peakAnonKb ?? 0);
+  } catch (err) {
+    log(`[${target.name}] ${scenario.label}: FAILED: ${err.message}`);
+    result.scenarios[scenario.name] = { error: err.message };
+  }
+}
+
+async function benchTarget(target, scenarios, context) {
+  log(`=== ${target.label} ===`);
+  const result = newResult(target);
+  if (await startTarget(target, result, context)) {
+    for (const scenario of scenarios) await runScenarioInto(target, result, scenario, context);
   }
   return result;
+}
+
+/**
+ * The layer run: the start-up of every row, then scenario by scenario every row in turn, so that the rows of one
+ * scenario are measured minutes apart at most (the machine's speed drifts over longer spans).
+ */
+async function benchLayers(rows, scenarios, context) {
+  const results = rows.map(newResult);
+  const started = [];
+  for (const [i, row] of rows.entries()) {
+    if (!row.available) log(`NOTE: [${row.name}] not run: ${row.note}`);
+    else if (await startTarget(row, results[i], context)) started.push(i);
+  }
+  for (const scenario of scenarios) {
+    log(`=== layers: ${scenario.label} ===`);
+    for (const i of started) await runScenarioInto(rows[i], results[i], scenario, context);
+  }
+  return results;
 }
 
 /**
@@ -344,7 +387,12 @@ async function benchTelemetry(ours, context) {
           ...summariseTelemetry(pairs),
           runs: pairs.map(({ first, ...p }) => ({
             first,
-            ...Object.fromEntries(Object.entries(p).map(([k, r]) => [k, r.error ? r : { rps: r.rps, cpuPercent: r.cpuPercent, p99Ms: r.latencyMs.p99, otherCpuPercent: r.otherCpuPercent }])),
+            ...Object.fromEntries(
+              Object.entries(p).map(([k, r]) => [
+                k,
+                r.error ? r : { rps: r.rps, cpuPercent: r.cpuPercent, p99Ms: r.latencyMs.p99, otherCpuPercent: r.otherCpuPercent, requests: r.requests, errors: r.errors },
+              ]),
+            ),
           })),
         },
       ]),
@@ -394,33 +442,42 @@ async function main() {
   if (!hasTaskset()) log('WARNING: taskset not found; servers and load generator are not pinned to separate CPUs');
   else if (os.cpus().length < 2) log('WARNING: fewer than 2 CPUs; the server and the load generator share a core');
   else pinSelf(LOADGEN_CPU); // keep this process (seeding, sampling) off the server's core
-  log(`load generator: ${tool.version}; ${options.quick ? 'quick run' : 'full run'}: ${options.warmup} s warm-up + ${options.duration} s × ${scenarios.length} scenarios, ${options.connections} connections, ${options.seed} seeded todos`);
+  const runKind = `${options.quick ? 'quick' : 'full'}${options.layers ? ' layer' : ''} run`;
+  const scenarioCount = options.layers ? options.layerScenarios.length : scenarios.length;
+  log(`load generator: ${tool.version}; ${runKind}: ${options.warmup} s warm-up + ${options.duration} s × ${scenarioCount} scenarios, ${options.connections} connections, ${options.seed} seeded todos`);
 
-  const targets = await prepareTargets({ root: ROOT, names: options.targets, extra: extraTargets, skipBuild: options.skipBuild, log });
-  for (const t of targets.filter((t) => !t.available)) log(`NOTE: skipping ${t.name}: ${t.note}`);
-
+  const prepare = { root: ROOT, skipBuild: options.skipBuild, log, tempDir };
   const context = { options, tool };
-  const results = {
-    meta: describeEnvironment(options, tool, configPath),
-    scenarios: scenarios.map(({ name, label, short }) => ({ name, label, short })),
-    targets: [],
-  };
-  for (const target of targets) {
-    results.targets.push(target.available ? await benchTarget(target, scenarios, context) : { name: target.name, label: target.label, available: false, note: target.note });
-  }
+  const results = { meta: describeEnvironment(options, tool, configPath) };
+  if (options.layers) {
+    const layerScenarios = selectScenarios(options.layerScenarios);
+    const rows = await prepareLayers({ ...prepare, runtimes: options.layerRuntimes, withGo: true });
+    results.mode = 'layers';
+    results.scenarios = layerScenarios.map(({ name, label, short }) => ({ name, label, short }));
+    results.targets = await benchLayers(rows, layerScenarios, context);
+  } else {
+    const targets = await prepareTargets({ ...prepare, names: options.targets, extra: extraTargets });
+    for (const t of targets.filter((t) => !t.available)) log(`NOTE: skipping ${t.name}: ${t.note}`);
+    results.scenarios = scenarios.map(({ name, label, short }) => ({ name, label, short }));
+    results.targets = [];
+    for (const target of targets) results.targets.push(target.available ? await benchTarget(target, scenarios, context) : newResult(target));
 
-  if (options.telemetryRounds > 0) {
-    results.telemetry = [];
-    for (const name of options.telemetryTargets) {
-      const target = targets.find((t) => t.name === name && t.available);
-      if (target) results.telemetry.push(await benchTelemetry(target, context));
-      else log(`NOTE: telemetry cost on ${name} skipped: that target is not among the available ones`);
+    if (options.telemetryRounds > 0) {
+      results.telemetry = [];
+      for (const name of options.telemetryTargets) {
+        const target = targets.find((t) => t.name === name && t.available);
+        if (target) results.telemetry.push(await benchTelemetry(target, context));
+        else log(`NOTE: telemetry cost on ${name} skipped: that target is not among the available ones`);
+      }
     }
   }
 
+  results.checks = checkResults(results, options.errorAllowance);
   const files = writeResults(results);
   process.stdout.write(formatReport(results) + '\n');
   log(`wrote ${files.join(', ')}`);
+  for (const dir of [...live.dirs]) removeDir(dir);
+  if (results.checks.problems.length > 0) process.exitCode = 1;
 }
 
 main().catch((err) => {

@@ -3,8 +3,8 @@
 
 import { NOISE_PERCENT } from './report.mjs';
 
-const COLORS = { ours: '#2563eb', 'ours-node24': '#f59e0b', 'ours-pg': '#7c3aed', go: '#00a4c8', bare: '#16a34a' };
-const EXTRA_COLORS = ['#9333ea', '#ea580c', '#64748b', '#db2777'];
+const COLORS = { ours: '#2563eb', 'ours-pg': '#7c3aed', go: '#00a4c8', bare: '#16a34a' };
+const EXTRA_COLORS = ['#9333ea', '#ea580c', '#64748b', '#db2777', '#0d9488', '#ca8a04', '#4f46e5', '#be123c', '#65a30d', '#0891b2', '#a16207', '#7e22ce', '#475569', '#c2410c'];
 
 const escape = (text) =>
   String(text).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
@@ -53,9 +53,20 @@ export function renderChart(results) {
   const groupWidth = Math.max(1, targets.length) * (barWidth + barGap) - barGap;
   const left = 78;
   const right = 24;
-  const top = 86;
   const plotHeight = 300;
   const width = Math.max(760, left + right + scenarios.length * (groupWidth + groupGap));
+  // Legend entries, wrapped into as many lines as the width needs (the layer run has a dozen targets or more).
+  const legendText = (t) => (t.layer && t.runtime ? `${t.runtime}: ${t.label}` : t.label);
+  const legend = [];
+  let lx = left;
+  let line = 0;
+  for (const t of targets) {
+    const w = 17 + legendText(t).length * 6.6 + 22;
+    if (lx > left && lx + w > width - right) [lx, line] = [left, line + 1];
+    legend.push({ x: lx, y: 58 + line * 18, text: legendText(t) });
+    lx += w;
+  }
+  const top = 86 + line * 18;
   const footer = wrap(
     scenarios.map((s) => `${s.short ?? s.name} = ${s.label}`),
     Math.floor((width - left - right) / 6),
@@ -83,11 +94,10 @@ export function renderChart(results) {
   );
 
   // Legend.
-  let lx = left;
   targets.forEach((t, i) => {
-    parts.push(`<rect x="${lx}" y="58" width="12" height="12" rx="2" fill="${color(t, i)}"/>`);
-    parts.push(`<text x="${lx + 17}" y="69" fill="#111827">${escape(t.label)}</text>`);
-    lx += 17 + t.label.length * 6.6 + 22;
+    const { x, y: ly, text } = legend[i];
+    parts.push(`<rect x="${x}" y="${ly}" width="12" height="12" rx="2" fill="${color(t, i)}"/>`);
+    parts.push(`<text x="${x + 17}" y="${ly + 11}" fill="#111827">${escape(text)}</text>`);
   });
 
   // Grid and y axis.

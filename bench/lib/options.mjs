@@ -2,6 +2,12 @@
 // environment variables, then by command-line flags.
 //
 //   --quick / BENCH_QUICK=1      few-second smoke run (1 s warm-up, 2 s per scenario, 1,000 seed todos)
+//   --layers / BENCH_LAYERS=1    the layer run instead of the targets: per runtime, bare server → Fastify floor →
+//                                ours with storage only → + logging → + metrics → as shipped (LAYERS in
+//                                lib/targets.mjs), and the Go reference; one table of server CPU µs per request,
+//                                req/s and p99 per scenario, and the start-up of every row
+//   BENCH_LAYER_SCENARIOS=get,list,create   the layer run's scenarios
+//   BENCH_LAYER_RUNTIMES=node,bun           the layer run's runtimes (Bun rows say why when Bun is missing)
 //   BENCH_DURATION=10            measured seconds per scenario
 //   BENCH_WARMUP=3               warm-up seconds per scenario (not measured)
 //   BENCH_CONNECTIONS=64         concurrent connections of the load generator
@@ -9,7 +15,7 @@
 //   BENCH_SEED=10000             todos created through POST /api/todos before each scenario
 //   BENCH_SEED_CONCURRENCY=32    POSTs in flight while seeding
 //   BENCH_STARTUP_RUNS=5         spawns per target for the start-up time (median reported)
-//   BENCH_TARGETS=ours,ours-node24,ours-pg,go,bare,nginx-1,nginx-2   which targets to run (extra targets from BENCH_CONFIG by name);
+//   BENCH_TARGETS=ours,ours-pg,go,bare,nginx-1,nginx-2   which targets to run (extra targets from BENCH_CONFIG by name);
 //                                ours-pg needs BENCH_DATABASE_URL or TEST_DATABASE_URL (else it is skipped)
 //   BENCH_SCENARIOS=health,...   which scenarios to run (see lib/scenarios.mjs)
 //   BENCH_TOOL=wrk|autocannon    force a load generator (default: wrk if on PATH, else autocannon)
@@ -21,11 +27,12 @@
 //                                lib/telemetry.mjs; even, so both start orders run equally often); 0 skips
 //                                them (quick: 1). Needs the `ours` target.
 //   BENCH_TELEMETRY_SCENARIOS=get,list,create   scenarios of those pairs
-//   BENCH_TELEMETRY_TARGETS=ours-node24,ours   the runtimes the pairs run on (Node 24 as the image ships it,
-//                                Node 20); each must also be among the targets
+//   BENCH_TELEMETRY_TARGETS=ours  the targets the pairs run on; each must also be among the targets
+//   BENCH_ERROR_ALLOWANCE=0.001  share of a measured run's requests of ours that may fail (non-2xx, socket
+//                                errors, timeouts) before the run fails (exit 1; see checkResults in report.mjs)
 //   BENCH_CONFIG=path.json       { "options": { "duration": 5, ... }, "targets": [ ... ] } (see targets.mjs)
 //
-// Flags: --quick, --targets=a,b, --scenarios=a,b, --duration=S, --connections=N, --tool=NAME.
+// Flags: --quick, --layers, --targets=a,b, --scenarios=a,b, --duration=S, --warmup=S, --connections=N, --tool=NAME.
 
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -39,7 +46,7 @@ const DEFAULTS = {
   seed: 10_000,
   seedConcurrency: 32,
   startupRuns: 5,
-  targets: ['ours', 'ours-node24', 'ours-pg', 'go', 'bare', 'nginx-1', 'nginx-2'],
+  targets: ['ours', 'ours-pg', 'go', 'bare', 'nginx-1', 'nginx-2'],
   scenarios: null, // null = all
   tool: null, // null = auto
   noiseRetries: 2,
@@ -47,7 +54,11 @@ const DEFAULTS = {
   skipBuild: false,
   telemetryRounds: 6,
   telemetryScenarios: ['get', 'list', 'create'],
-  telemetryTargets: ['ours-node24', 'ours'],
+  telemetryTargets: ['ours'],
+  layers: false,
+  layerScenarios: ['get', 'list', 'create'],
+  layerRuntimes: ['node', 'bun'],
+  errorAllowance: 0.001,
 };
 
 const QUICK = { duration: 2, warmup: 1, seed: 1_000, startupRuns: 3, noiseRetries: 0, telemetryRounds: 1, telemetryScenarios: ['get'] };
@@ -69,6 +80,10 @@ const ENV = {
   telemetryRounds: ['BENCH_TELEMETRY_ROUNDS', 'int'],
   telemetryScenarios: ['BENCH_TELEMETRY_SCENARIOS', 'list'],
   telemetryTargets: ['BENCH_TELEMETRY_TARGETS', 'list'],
+  layers: ['BENCH_LAYERS', 'bool'],
+  layerScenarios: ['BENCH_LAYER_SCENARIOS', 'list'],
+  layerRuntimes: ['BENCH_LAYER_RUNTIMES', 'list'],
+  errorAllowance: ['BENCH_ERROR_ALLOWANCE', 'number'],
 };
 
 const FLAGS = {
@@ -126,6 +141,10 @@ export function loadOptions(argv = process.argv.slice(2), env = process.env) {
 
   for (const arg of argv) {
     if (arg === '--quick') continue;
+    if (arg === '--layers') {
+      options.layers = true;
+      continue;
+    }
     const match = /^--([a-z]+)=(.*)$/.exec(arg);
     if (!match || !FLAGS[match[1]]) throw new Error(`unknown argument "${arg}" (see the header of bench/lib/options.mjs)`);
     options[match[1]] = parseValue(match[2], FLAGS[match[1]], `--${match[1]}`);

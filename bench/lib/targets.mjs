@@ -1,23 +1,34 @@
 // The benchmark targets and how to build and launch them:
-//   ours — this project's production bundle (npm run build → dist/main.cjs), fresh SQLite file per start;
-//   ours-node24 — the same bundle on the image's runtime, Node 24 (with better-sqlite3 13.x, as the Dockerfile
-//          installs it), fresh SQLite file per start. Node 24 and the addon come from the npm registry into
-//          bench/.node24/ on the first run (the addon is compiled there: a few minutes, once);
+//   ours — this project's production bundle (npm run build → dist/main.cjs) on the Node.js running the bench
+//          (process.execPath: Node 24, the one runtime) with the lockfile's better-sqlite3, fresh SQLite file
+//          per start;
 //   ours-pg — the same bundle on PostgreSQL (BENCH_DATABASE_URL, else TEST_DATABASE_URL; skipped with a note
 //          when neither is set), a fresh schema per start, dropped afterwards;
 //   nginx-1, nginx-2 — nginx (installed: /usr/sbin/nginx) in front of one / two replicas of ours-pg sharing one
 //          schema: what a second replica buys. Everything but PostgreSQL is pinned to the server core, so on a
 //          2-core machine the replicas share one core (the numbers show the proxy's cost, not scaling);
 //   go   — the Go/Gin reference (../shared/reference/go-gin-seed/build.sh), in-memory;
-//   bare — bench/bare-server.mjs, plain node:http over an in-memory array (the runtime's ceiling).
-// A target that cannot be built is kept with available: false and a note saying why.
+//   bare — bench/bare-server.mjs, plain node:http over an in-memory array (the runtime's ceiling);
+//   floor — bench/fastify-floor.mjs, Fastify 5 answering the scenarios' routes with constants (the framework's
+//          floor);
+//   ours-bun, bare-bun, floor-bun — the same bundle and servers run by Bun (BENCH_BUN, else `bun` on PATH, else
+//          the npm package @oven/bun-<platform>-<arch> under ~/.bun or /opt/bun); optional: a Bun target that
+//          fails is reported, it does not fail the run;
+//   ours-bun-compiled — the bundle compiled by Bun into one executable (bench/bun-compile.mjs), built into a
+//          temp dir at each run.
+// A target that cannot be built is kept with available: false and a note saying why. `ours: true` marks the
+// targets that serve our service (their error counts are checked, lib/report.mjs).
+//
+// The layer run (`--layers`, LAYERS below) derives its rows from these targets.
 //
 // Extra targets can come from BENCH_CONFIG: { "targets": [ { "name": "x", "label": "…", "command":
 // ["node", "server.js"], "env": { "PORT": "{port}" }, "cwd": "…" } ] } — "{port}" and "{dir}" (a fresh
-// temp dir per start) are substituted in args and env values.
+// temp dir per start) are substituted in args and env values. A name starting with "ours" (or "ours": true)
+// marks one of ours.
 
 import { spawn } from 'node:child_process';
-import { accessSync, constants, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort, startServer, stopServer } from './proc.mjs';
 
@@ -49,39 +60,77 @@ function productionNodeOptions(root) {
   }
 }
 
-async function ours(root, { skipBuild, log }) {
-  const target = { name: 'ours', label: 'ours (Fastify + SQLite)', available: false, note: '' };
+/** Builds the bundle (npm run build) once; resolves { bundle } or { error }. */
+async function buildBundle(root, { skipBuild, log }) {
   const bundle = join(root, 'dist', 'main.cjs');
   if (!skipBuild) {
     log('building ours: npm run build …');
     const { code, output } = await capture('npm', ['run', 'build'], root);
-    if (code !== 0) {
-      target.note = `npm run build failed (exit ${code}); skipped. Last output:\n${lastLines(output)}`;
-      return target;
-    }
+    if (code !== 0) return { error: `npm run build failed (exit ${code}); skipped. Last output:\n${lastLines(output)}` };
   }
-  if (!existsSync(bundle)) {
-    target.note = `${bundle} does not exist${skipBuild ? ' (BENCH_SKIP_BUILD=1)' : ' after npm run build'}; skipped`;
-    return target;
-  }
-  const nodeOptions = productionNodeOptions(root);
-  if (nodeOptions) target.note = `NODE_OPTIONS="${nodeOptions}" (from the Dockerfile)`;
+  if (!existsSync(bundle)) return { error: `${bundle} does not exist${skipBuild ? ' (BENCH_SKIP_BUILD=1)' : ' after npm run build'}; skipped` };
+  return { bundle };
+}
+
+/**
+ * The environment of every start of ours: a fresh SQLite file, the shipped defaults of logging and metrics. No
+ * shutdown delay: it only keeps a stopping server serving for load balancers (5 s by default), and the bench
+ * stops ours dozens of times a run.
+ */
+const oursEnv = ({ port, dir }) => ({
+  PORT: String(port),
+  HOST: '127.0.0.1',
+  DATABASE_URL: `sqlite:${join(dir, 'todos.db')}`,
+  LOG_LEVEL: 'info',
+  METRICS_ENABLED: 'true',
+  NODE_ENV: 'production',
+  SHUTDOWN_DELAY_MS: '0',
+});
+
+/** Our bundle on a runtime: Node (with the container's heap flags) or Bun. */
+function ours(root, runtime, built) {
+  const onBun = runtime.name === 'bun';
+  const target = {
+    name: onBun ? 'ours-bun' : 'ours',
+    label: onBun ? 'ours on Bun (Fastify + SQLite)' : 'ours (Fastify + SQLite)',
+    runtime: runtime.name,
+    ours: true,
+    required: !onBun, // the shipped service must always run
+    optional: onBun,
+    available: false,
+    note: '',
+  };
+  if (built.error) return { ...target, note: built.error };
+  if (!runtime.available) return { ...target, note: runtime.note };
+  // The heap flags are V8's: Bun (JavaScriptCore) runs without them.
+  const nodeOptions = onBun ? '' : productionNodeOptions(root);
   return {
     ...target,
     available: true,
-    launch: ({ port, dir }) => ({
-      command: process.execPath,
-      args: [bundle],
-      cwd: root,
-      env: {
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        DATABASE_URL: `sqlite:${join(dir, 'todos.db')}`,
-        LOG_LEVEL: 'info',
-        NODE_ENV: 'production',
-        NODE_OPTIONS: nodeOptions,
-      },
-    }),
+    note: `${runtime.version}${nodeOptions ? `, NODE_OPTIONS="${nodeOptions}" (from the Dockerfile)` : ''}`,
+    launch: (vars) => ({ command: runtime.command, args: [built.bundle], cwd: root, env: { ...oursEnv(vars), NODE_OPTIONS: nodeOptions } }),
+  };
+}
+
+/**
+ * Our bundle compiled by Bun into one executable (bench/bun-compile.mjs embeds the SQLite addon), started with the
+ * same environment as ours-bun. Built into a temp dir (`tempDir`, removed when the bench ends) at each run.
+ */
+async function oursCompiled(root, bun, built, { log, tempDir }) {
+  const target = { name: 'ours-bun-compiled', label: 'ours compiled by Bun (one executable)', runtime: 'bun', ours: true, optional: true, available: false, note: '' };
+  if (built.error) return { ...target, note: built.error };
+  if (!bun.available) return { ...target, note: bun.note };
+  const executable = join(tempDir('bun-compiled'), 'todo-service');
+  log(`building ours-bun-compiled: bun build --compile ${built.bundle} …`);
+  const t0 = performance.now();
+  const { code, output } = await capture(bun.command, [join(root, 'bench', 'bun-compile.mjs'), built.bundle, executable], root);
+  if (code !== 0 || !existsSync(executable)) return { ...target, note: `bun build --compile failed (exit ${code}): ${lastLines(output, 3).replaceAll('\n', ' | ')}` };
+  const sizeMb = statSync(executable).size / 1024 / 1024;
+  return {
+    ...target,
+    available: true,
+    note: `${bun.version}; ${sizeMb.toFixed(0)} MB executable, built in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    launch: (vars) => ({ command: executable, args: [], cwd: root, env: { ...oursEnv(vars), NODE_OPTIONS: '' } }),
   };
 }
 
@@ -120,52 +169,9 @@ async function go(root, { log }) {
   };
 }
 
-const NODE24 = { node: '24', addon: 'better-sqlite3@13.2.0' };
-
-/**
- * Our bundle on Node 24 with better-sqlite3 13.x, the pair the image ships. bench/.node24/ holds Node 24 (npm
- * package `node`, whose platform package carries the headers) and the addon compiled against them; the bundle
- * (with tracing.cjs, which it loads when tracing is on) is copied to bench/.node24/dist/ so that
- * `require('better-sqlite3')` finds that addon first and everything else in the project's node_modules.
- */
-async function oursNode24(root, oursTarget, { log }) {
-  const target = { name: 'ours-node24', label: 'ours on Node 24 (the image\'s runtime)', available: false, note: '' };
-  if (!oursTarget.available) return { ...target, note: 'needs the ours bundle, which is not available' };
-  const dir = join(root, 'bench', '.node24');
-  const platformDir = join(dir, 'node_modules', 'node', 'node_modules', `node-${process.platform}-${process.arch}`);
-  const nodeBin = join(platformDir, 'bin', 'node');
-  const stamp = join(dir, 'READY');
-  const wanted = JSON.stringify(NODE24);
-  if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== wanted) {
-    log(`ours-node24: installing Node ${NODE24.node} and compiling ${NODE24.addon} into bench/.node24 (once) …`);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'package.json'), '{ "private": true }\n');
-    const npm = (args, env = {}) => capture('npm', ['--prefix', dir, '--no-audit', '--no-fund', '--no-save', ...args], dir, env);
-    let r = await npm(['install', `node@${NODE24.node}`]);
-    if (r.code !== 0 || !existsSync(nodeBin)) return { ...target, note: `could not install node@${NODE24.node}: ${lastLines(r.output, 4)}` };
-    r = await npm(['install', `node@${NODE24.node}`, NODE24.addon], {
-      PATH: `${join(platformDir, 'bin')}:${process.env.PATH}`,
-      npm_config_nodedir: platformDir,
-      npm_config_build_from_source: 'true',
-    });
-    if (r.code !== 0) return { ...target, note: `could not build ${NODE24.addon} for Node ${NODE24.node}: ${lastLines(r.output, 6)}` };
-    writeFileSync(stamp, wanted);
-  }
-  const bundle = join(dir, 'dist', 'main.cjs');
-  mkdirSync(join(dir, 'dist'), { recursive: true });
-  for (const file of ['main.cjs', 'tracing.cjs']) copyFileSync(join(root, 'dist', file), join(dir, 'dist', file));
-  const version = (await capture(nodeBin, ['--version'], dir)).output.trim();
-  return {
-    ...target,
-    available: true,
-    note: `${version}${oursTarget.note ? `, ${oursTarget.note}` : ''}`,
-    launch: (vars) => ({ ...oursTarget.launch(vars), command: nodeBin, args: [bundle] }),
-  };
-}
-
 /** Our bundle on PostgreSQL: each launch gets a fresh schema (search_path in the URL), dropped afterwards. */
 async function oursPostgres(oursTarget) {
-  const target = { name: 'ours-pg', label: 'ours (Fastify + PostgreSQL)', available: false, note: '' };
+  const target = { name: 'ours-pg', label: 'ours (Fastify + PostgreSQL)', ours: true, available: false, note: '' };
   const url = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL;
   if (!oursTarget.available) return { ...target, note: 'needs the ours bundle, which is not available' };
   if (!url) return { ...target, note: 'set BENCH_DATABASE_URL (or TEST_DATABASE_URL) to a PostgreSQL database to include it' };
@@ -209,7 +215,7 @@ const NGINX = '/usr/sbin/nginx';
 
 /** nginx in front of `replicas` instances of ours-pg (one schema for all of them). */
 function behindNginx(oursPg, replicas) {
-  const target = { name: `nginx-${replicas}`, label: `nginx + ${replicas} × ours (PostgreSQL)`, available: false, note: '' };
+  const target = { name: `nginx-${replicas}`, label: `nginx + ${replicas} × ours (PostgreSQL)`, ours: true, available: false, note: '' };
   if (!oursPg.available) return { ...target, note: `needs ours-pg: ${oursPg.note}` };
   if (!existsSync(NGINX)) return { ...target, note: `nginx is not installed (${NGINX}; apt-get install nginx-light)` };
   return {
@@ -260,20 +266,43 @@ function behindNginx(oursPg, replicas) {
   };
 }
 
-function bare(root) {
-  const script = join(root, 'bench', 'bare-server.mjs');
+/** A server script of bench/ (bare-server.mjs, fastify-floor.mjs) on a runtime. */
+function script(root, runtime, { name, label, file }) {
+  const onBun = runtime.name === 'bun';
+  const target = { name: onBun ? `${name}-bun` : name, label: onBun ? `${label} on Bun` : label, runtime: runtime.name, optional: onBun, available: false, note: '' };
+  if (!runtime.available) return { ...target, note: runtime.note };
   return {
-    name: 'bare',
-    label: 'bare node:http (in-memory)',
+    ...target,
     available: true,
-    note: '',
+    note: onBun ? runtime.version : '',
     launch: ({ port }) => ({
-      command: process.execPath,
-      args: [script],
+      command: runtime.command,
+      args: [join(root, 'bench', file)],
       cwd: root,
       env: { PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'production' },
     }),
   };
+}
+
+const bare = (root, runtime) => script(root, runtime, { name: 'bare', label: 'bare node:http (in-memory)', file: 'bare-server.mjs' });
+const floor = (root, runtime) => script(root, runtime, { name: 'floor', label: 'Fastify floor (constant answers)', file: 'fastify-floor.mjs' });
+
+/** Where Bun may be: BENCH_BUN, `bun` on PATH, the official installer's ~/.bun, the npm package under /opt/bun. */
+function bunCandidates() {
+  if (process.env.BENCH_BUN) return [process.env.BENCH_BUN];
+  const npmPackage = join('node_modules', '@oven', `bun-${process.platform}-${process.arch}`, 'bin', 'bun');
+  return ['bun', join(os.homedir(), '.bun', 'bin', 'bun'), join('/opt/bun', npmPackage)];
+}
+
+/** The runtimes the servers run on: node (this very process's, Node 24) and bun when one is found. */
+async function findRuntimes() {
+  const node = { name: 'node', available: true, command: process.execPath, version: `Node ${process.version}` };
+  const tried = bunCandidates();
+  for (const command of tried) {
+    const { code, output } = await capture(command, ['--version'], process.cwd());
+    if (code === 0) return { node, bun: { name: 'bun', available: true, command, version: `Bun ${output.trim()}` } };
+  }
+  return { node, bun: { name: 'bun', available: false, note: `Bun not found (tried ${tried.join(', ')}; set BENCH_BUN to its binary)` } };
 }
 
 function fromConfig(spec) {
@@ -284,6 +313,7 @@ function fromConfig(spec) {
   return {
     name: spec.name,
     label: spec.label ?? spec.name,
+    ours: spec.ours ?? spec.name.startsWith('ours'),
     available: true,
     note: '',
     launch: (vars) => ({
@@ -295,23 +325,52 @@ function fromConfig(spec) {
   };
 }
 
+/** A copy of a target whose launches add `env` to the environment. */
+export function withEnv(target, name, label, env) {
+  return {
+    ...target,
+    name,
+    label,
+    launch: async (vars) => {
+      const spec = await target.launch(vars);
+      return { ...spec, env: { ...spec.env, ...env } };
+    },
+  };
+}
+
+/**
+ * The target builders by name, each run at most once. `tempDir(prefix)` makes a directory that is removed when
+ * the bench ends.
+ */
+function targetBuilders({ root, skipBuild, log, tempDir }) {
+  const once = (build) => {
+    let promise;
+    return () => (promise ??= build());
+  };
+  const runtimes = once(findRuntimes);
+  const built = once(() => buildBundle(root, { skipBuild, log }));
+  const builders = {
+    ours: once(async () => ours(root, (await runtimes()).node, await built())),
+    'ours-pg': once(async () => oursPostgres(await builders.ours())),
+    'nginx-1': once(async () => behindNginx(await builders['ours-pg'](), 1)),
+    'nginx-2': once(async () => behindNginx(await builders['ours-pg'](), 2)),
+    go: once(() => go(root, { log })),
+    bare: once(async () => bare(root, (await runtimes()).node)),
+    floor: once(async () => floor(root, (await runtimes()).node)),
+    'ours-bun': once(async () => ours(root, (await runtimes()).bun, await built())),
+    'bare-bun': once(async () => bare(root, (await runtimes()).bun)),
+    'floor-bun': once(async () => floor(root, (await runtimes()).bun)),
+    'ours-bun-compiled': once(async () => oursCompiled(root, (await runtimes()).bun, await built(), { log, tempDir })),
+  };
+  return { builders, runtimes };
+}
+
 /**
  * Builds the selected targets (in the order given) and returns their descriptions.
- * @param {{ root: string, names: string[], extra: object[], skipBuild: boolean, log: (msg: string) => void }} opts
+ * @param {{ root: string, names: string[], extra: object[], skipBuild: boolean, log: (msg: string) => void, tempDir: (prefix: string) => string }} opts
  */
-export async function prepareTargets({ root, names, extra, skipBuild, log }) {
-  let oursTarget;
-  let oursPgTarget;
-  const oursOnce = async () => (oursTarget ??= await ours(root, { skipBuild, log }));
-  const builders = {
-    ours: oursOnce,
-    'ours-node24': async () => oursNode24(root, await oursOnce(), { log }),
-    'ours-pg': async () => (oursPgTarget ??= await oursPostgres(await oursOnce())),
-    'nginx-1': async () => behindNginx(await builders['ours-pg'](), 1),
-    'nginx-2': async () => behindNginx(await builders['ours-pg'](), 2),
-    go: () => go(root, { log }),
-    bare: () => bare(root),
-  };
+export async function prepareTargets({ root, names, extra, skipBuild, log, tempDir }) {
+  const { builders } = targetBuilders({ root, skipBuild, log, tempDir });
   const extras = new Map(extra.map((spec) => [spec.name, spec]));
   // Extra targets from the config file always run (after the named ones, unless named themselves).
   const wanted = [...names, ...[...extras.keys()].filter((n) => !names.includes(n) && !builders[n])];
@@ -322,4 +381,42 @@ export async function prepareTargets({ root, names, extra, skipBuild, log }) {
     else throw new Error(`unknown target "${name}" (known: ${Object.keys(builders).join(', ')}${extras.size ? ', ' + [...extras.keys()].join(', ') : ''})`);
   }
   return targets;
+}
+
+/**
+ * The rows of the layer run, per runtime: from the runtime's bare HTTP server up to our service as it ships. Our
+ * service's layers are one bundle with parts switched off by its own configuration (src/config.ts):
+ * LOG_LEVEL=silent writes no log line, METRICS_ENABLED=false keeps no metric (tracing is off: no OTLP endpoint).
+ * `over` names the row whose cost a row adds to: the chain bare → floor → storage → logging → shipped adds up,
+ * and "+ metrics" (without logging) is read against storage only. `base` names the target (per runtime).
+ */
+export const LAYERS = [
+  { id: 'bare', label: 'bare HTTP server', base: { node: 'bare', bun: 'bare-bun' } },
+  { id: 'floor', label: 'Fastify floor', base: { node: 'floor', bun: 'floor-bun' }, over: 'bare' },
+  { id: 'storage', label: 'ours: storage only', base: { node: 'ours', bun: 'ours-bun' }, env: { LOG_LEVEL: 'silent', METRICS_ENABLED: 'false' }, over: 'floor' },
+  { id: 'logging', label: '+ logging', base: { node: 'ours', bun: 'ours-bun' }, env: { LOG_LEVEL: 'info', METRICS_ENABLED: 'false' }, over: 'storage' },
+  { id: 'metrics', label: '+ metrics (no logging)', base: { node: 'ours', bun: 'ours-bun' }, env: { LOG_LEVEL: 'silent', METRICS_ENABLED: 'true' }, over: 'storage' },
+  { id: 'shipped', label: 'as shipped (logging + metrics)', base: { node: 'ours', bun: 'ours-bun' }, env: { LOG_LEVEL: 'info', METRICS_ENABLED: 'true' }, over: 'logging' },
+  { id: 'compiled', label: 'as shipped, one executable', base: { bun: 'ours-bun-compiled' }, env: { LOG_LEVEL: 'info', METRICS_ENABLED: 'true' }, over: 'shipped' },
+];
+
+/**
+ * The layer run's rows (targets named `<runtime>-<layer>`, with `runtime`, `layer` and `over` set), runtime by
+ * runtime in LAYERS order, then the Go reference (`reference: true`) when `withGo`.
+ */
+export async function prepareLayers({ root, runtimes: wantedRuntimes, withGo, skipBuild, log, tempDir }) {
+  const { builders, runtimes } = targetBuilders({ root, skipBuild, log, tempDir });
+  const found = await runtimes();
+  const rows = [];
+  for (const runtime of wantedRuntimes) {
+    if (!found[runtime]) throw new Error(`unknown runtime "${runtime}" (known: ${Object.keys(found).join(', ')})`);
+    for (const layer of LAYERS.filter((l) => l.base[runtime])) {
+      const base = await builders[layer.base[runtime]]();
+      const name = `${runtime}-${layer.id}`;
+      const row = layer.env ? withEnv(base, name, layer.label, layer.env) : { ...base, name, label: layer.label };
+      rows.push({ ...row, runtime, runtimeVersion: found[runtime].version ?? found[runtime].note, layer: layer.id, over: layer.over && `${runtime}-${layer.over}` });
+    }
+  }
+  if (withGo) rows.push({ ...(await builders.go()), runtime: 'go', layer: 'reference', reference: true });
+  return rows;
 }

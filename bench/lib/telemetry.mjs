@@ -1,12 +1,14 @@
-// The cost of telemetry (the observability issue's target: metrics on and tracing exporting at 10 % sampling
-// cost at most 10 % of the throughput of both off). Two variants of our service, measured in pairs:
+// The cost of telemetry: metrics on and tracing exporting at 10 % sampling, against both off. It is measured
+// and reported, with no verdict (the old target, a cost of at most 10 %, is retired). Two variants of our
+// service, measured in pairs:
 //   off — METRICS_ENABLED=false and no OTLP endpoint (no metrics kept, no OpenTelemetry module loaded);
 //   on  — metrics on, tracing with parentbased_traceidratio 0.1, exporting over OTLP/HTTP to a sink that this
 //         process runs on the load generator's core (it counts the spans, so the report shows they arrived).
 // Each round measures every scenario with both variants side by side: two fresh servers sharing the server
 // core, each loaded by its own wrk over the same seconds (runSideBySide in run.mjs). This machine's speed
 // drifts by tens of percent over minutes; measured one after the other, a pair's ratio moved by ±20 % between
-// rounds, side by side both servers see the same machine. The verdict is the median of the per-round ratios.
+// rounds, side by side both servers see the same machine. The reported ratio balances the start orders
+// (balancedRatio).
 
 import { createServer } from 'node:http';
 import { decodeTraceRequest } from '../../test/support/otlp.mjs';
@@ -25,9 +27,6 @@ export const TELEMETRY_VARIANTS = [
     otlp: true,
   },
 ];
-
-/** Maximum share of throughput the "on" variant may lose. */
-export const TELEMETRY_TARGET_COST = 0.1;
 
 /** An OTLP/HTTP receiver (protobuf or JSON) that counts what it gets and answers 200. */
 export async function startOtlpSink() {
@@ -53,19 +52,6 @@ export async function startOtlpSink() {
     url: `http://127.0.0.1:${port}`,
     stats,
     close: () => new Promise((resolve) => server.close(resolve)),
-  };
-}
-
-/** A copy of a target whose launches add `env` to the environment. */
-export function withEnv(target, name, label, env) {
-  return {
-    ...target,
-    name,
-    label,
-    launch: (vars) => {
-      const spec = target.launch(vars);
-      return { ...spec, env: { ...spec.env, ...env } };
-    },
   };
 }
 
@@ -116,6 +102,5 @@ export function summariseTelemetry(rounds) {
     ratio,
     cpuRatio: balancedRatio(cpuRatios, firsts),
     cost: ratio == null ? null : 1 - ratio,
-    met: ratio == null ? null : 1 - ratio <= TELEMETRY_TARGET_COST,
   };
 }

@@ -1,5 +1,5 @@
-// The telemetry-cost verdict of the benchmark (bench/lib/telemetry.mjs): its ratio must not depend on which
-// variant was launched first more often.
+// The telemetry-cost ratio of the benchmark (bench/lib/telemetry.mjs): it must not depend on which variant was
+// launched first more often, and it carries no verdict.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 // @ts-expect-error: the benchmark is plain JavaScript without type declarations
@@ -12,7 +12,7 @@ interface Run {
 }
 const { balancedRatio, summariseTelemetry } = benchTelemetry as {
   balancedRatio: (ratios: number[], firsts: string[]) => number | null;
-  summariseTelemetry: (rounds: { first: string; off: Run; on: Run }[]) => { firsts: string[]; ratio: number; met: boolean };
+  summariseTelemetry: (rounds: { first: string; off: Run; on: Run }[]) => { firsts: string[]; ratio: number };
 };
 
 test('the on/off ratio weighs both start orders equally, whatever the number of rounds', () => {
@@ -30,7 +30,7 @@ test('rounds of one order only, or without a ratio, give that order\'s median or
   assert.equal(balancedRatio([NaN, NaN], ['off', 'on']), null);
 });
 
-test('the summary reads the order of each round and judges the balanced ratio', () => {
+test('the summary reads the order of each round and reports the balanced ratio, with no verdict', () => {
   const run = (rps: number): Run => ({ rps, cpuPercent: 50, latencyMs: { p99: 1 } });
   const summary = summariseTelemetry([
     { first: 'off', off: run(1000), on: run(950) },
@@ -38,10 +38,6 @@ test('the summary reads the order of each round and judges the balanced ratio', 
   ]);
   assert.deepEqual(summary.firsts, ['off', 'on']);
   assert.ok(Math.abs(summary.ratio - Math.sqrt(0.95 * 0.9)) < 1e-12);
-  assert.equal(summary.met, true); // 1 - 0.9247 ≤ 0.10
-  const worse = summariseTelemetry([
-    { first: 'off', off: run(1000), on: run(950) },
-    { first: 'on', off: run(1000), on: run(800) },
-  ]);
-  assert.equal(worse.met, false); // 1 - 0.8718 > 0.10
+  // The ≤ 10 % target is retired: the ratio is reported as measured, never judged.
+  assert.equal('met' in summary, false);
 });
