@@ -31,7 +31,7 @@ await build({
   bundle: true,
   platform: 'node',
   format: 'cjs',
-  target: 'node20',
+  target: 'node22',
   plugins: [tracingApart],
   // swagger-ui-dist tells where its files are from its own location, so it stays in node_modules too.
   // The PostgreSQL and Redis clients are only loaded when configured (dynamic imports in src/storage and
