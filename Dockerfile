@@ -38,8 +38,10 @@ RUN npm run build
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /src
 COPY package.json package-lock.json ./
+# --ignore-scripts: better-sqlite3's install script is npm's implicit `node-gyp rebuild`, which compiles nothing when
+# a prebuild is present but still downloads Node's headers first (no network in a locked-down build).
 RUN --mount=type=cache,target=/root/.npm,sharing=locked \
-    npm ci --omit=dev --no-audit --no-fund
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 # ---- runtime-files: /out/app is exactly what the final image gets under /app -------------------------------
 FROM build AS runtime-files
