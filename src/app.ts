@@ -6,6 +6,7 @@ import cors from '@fastify/cors';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from './config.js';
+import { addAuthentication } from './auth/authenticate.js';
 import type { App, AppDeps } from './deps.js';
 import type { Lifecycle } from './ops/probes.js';
 import { HttpProblem, ProblemType, problemBody, type ProblemInit } from './http/problem.js';
@@ -110,11 +111,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     origin: config.cors.origins,
     credentials: config.cors.credentials,
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    exposedHeaders: ['X-Request-Id', 'Content-Length', 'traceresponse', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'],
+    exposedHeaders: ['X-Request-Id', 'Content-Length', 'traceresponse', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'WWW-Authenticate'],
     maxAge: 12 * 60 * 60,
     strictPreflight: false, // an OPTIONS without preflight headers gets 204 + Allow-Methods, not a text/plain 400
   });
   addCrossSiteWriteGuard(app, config.cors.origins);
+  // Before the rate limit, which counts an authenticated caller by its owner rather than its address.
+  addAuthentication(app, deps.authenticator);
   await addRateLimit(app, config, logger);
 
   addRoutes(app, deps);
@@ -192,6 +195,7 @@ export function buildManagementApp(deps: AppDeps): App {
 }
 
 export function sendProblem(req: FastifyRequest, reply: FastifyReply, init: ProblemInit) {
+  if (init.headers) reply.headers(init.headers);
   return reply
     .code(init.status)
     .type('application/problem+json')

@@ -8,6 +8,7 @@ import type {
   RawRequestDefaultExpression,
   RawServerDefault,
 } from 'fastify';
+import type { Authenticator } from './auth/authenticate.js';
 import type { BuildInfo } from './build-info.js';
 import type { Config } from './config.js';
 import type { Lifecycle, ReadinessCheck } from './ops/probes.js';
@@ -21,6 +22,8 @@ export interface AppDeps {
   logger: Logger;
   /** The todo repository to serve from (instrumented, and cached when Redis is configured). */
   todos: TodoRepository;
+  /** Who is calling: the shared identity (AUTH_MODE=none), or a verified token or API key. */
+  authenticator: Authenticator;
   build: BuildInfo;
   metrics: Metrics;
   tracing: Tracing | undefined;

@@ -15,6 +15,8 @@ export const ProblemType = {
   overloaded: 'urn:todo-service:problem:overloaded',
   rateLimited: 'urn:todo-service:problem:rate-limited',
   crossSite: 'urn:todo-service:problem:cross-site-request',
+  unauthorized: 'urn:todo-service:problem:unauthorized',
+  insufficientScope: 'urn:todo-service:problem:insufficient-scope',
 } as const;
 
 export const ProblemSchema = Type.Object(
@@ -45,6 +47,8 @@ export interface ProblemInit {
   title?: string;
   detail: string;
   errors?: { field: string; message: string }[];
+  /** Response headers that go with it (`WWW-Authenticate`, `Retry-After`). */
+  headers?: Record<string, string>;
 }
 
 /** An error that becomes a problem response with its own status and message. */
@@ -63,6 +67,7 @@ export const todoNotFound = (id: number) =>
 
 const STATUS_TITLES: Record<number, string> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
@@ -107,8 +112,12 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
     'The request breaks the contract. `type` says how: `urn:todo-service:problem:validation-error` (the body or ' +
     'query; `errors` lists each field), `urn:todo-service:problem:invalid-json` (the body is not JSON) or ' +
     '`urn:todo-service:problem:invalid-id` (the id is 0, not an integer, or beyond ±2^53).',
+  401:
+    'No valid credentials: the `Authorization: Bearer` token (an access token or an API key) is missing, malformed, ' +
+    'expired, revoked or not for this API (`urn:todo-service:problem:unauthorized`; `WWW-Authenticate` says why).',
   403:
-    'A write sent by a browser from a page of another site whose origin `CORS_ORIGINS` does not allow ' +
+    'The token lacks the scope this operation needs (`urn:todo-service:problem:insufficient-scope`: `todos:read` for ' +
+    'reads, `todos:write` for writes), or a write came from a browser page of a site `CORS_ORIGINS` does not allow ' +
     '(`urn:todo-service:problem:cross-site-request`). Nothing was changed.',
   404: 'No todo with that id (`urn:todo-service:problem:todo-not-found`).',
   413: 'The body is larger than the limit: a few KiB above the largest valid todo body (32 KiB), or `BODY_LIMIT_BYTES`.',
@@ -132,7 +141,12 @@ const RATE_LIMIT_HEADERS = {
   'ratelimit-reset': { type: 'integer', description: 'Seconds until the window resets.' },
 };
 
+const WWW_AUTHENTICATE = {
+  'www-authenticate': { type: 'string', description: 'The RFC 6750 Bearer challenge: `error` and `error_description` say why.' },
+};
+
 const HEADERS_OF: Record<number, Record<string, unknown>> = {
+  401: WWW_AUTHENTICATE,
   429: { ...RETRY_AFTER, ...RATE_LIMIT_HEADERS },
   503: RETRY_AFTER,
 };

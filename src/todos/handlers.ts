@@ -1,5 +1,6 @@
 // Todo handlers: read the validated request, call the repository, shape the reference's envelopes.
 // Dependencies arrive by closure; the route list in src/routes.ts wires each handler to its schema.
+import { callerOf } from '../auth/authenticate.js';
 import { isoNow } from '../clock.js';
 import { invalidId, todoNotFound } from '../http/problem.js';
 import type { SchemaReply as Rep, SchemaRequest as Req } from '../http/types.js';
@@ -36,7 +37,7 @@ export function todoHandlers(todos: TodoRepository) {
       const page = Math.max(DEFAULT_PAGE, parseIntOr(rawPage, DEFAULT_PAGE));
       let limit = parseIntOr(rawLimit, DEFAULT_LIMIT);
       if (limit < 1 || limit > MAX_LIMIT) limit = DEFAULT_LIMIT;
-      const { items, total } = await todos.list({
+      const { items, total } = await todos.list(callerOf(req).owner, {
         offset: (page - 1) * limit,
         limit,
         completed: completed === undefined ? undefined : completed === 'true',
@@ -50,14 +51,14 @@ export function todoHandlers(todos: TodoRepository) {
 
     get: async (req: Req<typeof GetTodoRoute>) => {
       const id = parseId(req.params.id);
-      const todo = await todos.get(id);
+      const todo = await todos.get(callerOf(req).owner, id);
       if (!todo) throw todoNotFound(id);
       return { todo, timestamp: now() };
     },
 
     create: async (req: Req<typeof CreateTodoRoute>, reply: Rep<typeof CreateTodoRoute>) => {
       // Only the fields a client may set are read: no id, completed or timestamps from the body.
-      const todo = await todos.create({ title: req.body.title, description: req.body.description ?? '' });
+      const todo = await todos.create(callerOf(req).owner, { title: req.body.title, description: req.body.description ?? '' });
       return reply.code(201).send({ message: 'Todo created', todo, timestamp: now() });
     },
 
@@ -67,14 +68,14 @@ export function todoHandlers(todos: TodoRepository) {
       // The reference's partial-update rules: empty or null title/description keep the stored value,
       // completed changes only when it is present.
       const patch = { title: title || undefined, description: description || undefined, completed: completed ?? undefined };
-      const todo = await todos.update(id, patch);
+      const todo = await todos.update(callerOf(req).owner, id, patch);
       if (!todo) throw todoNotFound(id);
       return { message: 'Todo updated', todo, timestamp: now() };
     },
 
     remove: async (req: Req<typeof DeleteTodoRoute>) => {
       const id = parseId(req.params.id);
-      const todo = await todos.delete(id);
+      const todo = await todos.delete(callerOf(req).owner, id);
       if (!todo) throw todoNotFound(id);
       return { message: 'Todo deleted', todo, timestamp: now() };
     },

@@ -1,5 +1,8 @@
-// The storage contract for todos. Every backend (SQLite now, PostgreSQL later) implements this interface;
-// routes only ever see it. Plain objects in, plain objects out, timestamps as ISO-8601 strings.
+// The storage contract for todos. Every backend (SQLite, PostgreSQL) implements this interface; handlers only
+// ever see it. Plain objects in, plain objects out, timestamps as ISO-8601 strings.
+//
+// Every todo belongs to an owner (the caller's identity: src/auth/), and every method is scoped by it: another
+// owner's todo is exactly as absent as a missing one. Ids stay global integers.
 export interface Todo {
   id: number;
   title: string;
@@ -34,9 +37,9 @@ export interface TodoPage {
 }
 
 export interface TodoRepository {
-  list(query: ListQuery): Promise<TodoPage>;
-  get(id: number): Promise<Todo | undefined>;
-  create(todo: NewTodo): Promise<Todo>;
-  update(id: number, patch: TodoPatch): Promise<Todo | undefined>;
-  delete(id: number): Promise<Todo | undefined>;
+  list(owner: string, query: ListQuery): Promise<TodoPage>;
+  get(owner: string, id: number): Promise<Todo | undefined>;
+  create(owner: string, todo: NewTodo): Promise<Todo>;
+  update(owner: string, id: number, patch: TodoPatch): Promise<Todo | undefined>;
+  delete(owner: string, id: number): Promise<Todo | undefined>;
 }

@@ -2,6 +2,7 @@
 // connection prepares them once. A lost database makes requests fail fast with StorageUnavailableError (503);
 // the pool replaces broken connections by itself when the database is back.
 import pg from 'pg';
+import type { ApiKeyRecord, ApiKeyStore } from '../../auth/api-key-store.js';
 import type { ListQuery, NewTodo, Todo, TodoPage, TodoPatch, TodoRepository } from '../../todos/repository.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { StorageUnavailableError, assertKnownVersions } from '../errors.js';
@@ -46,6 +47,8 @@ export async function openPostgres(options: PostgresOptions, logger: Logger): Pr
     get todos() {
       return (todos ??= postgresTodoRepository(pool));
     },
+    apiKeys: postgresApiKeyStore(pool),
+    countTodos: async () => (await query<{ n: number }>(pool, { text: 'SELECT coalesce(sum(total), 0)::int8 AS n FROM todo_counts' })).rows[0]!.n,
     migrationStatus: () => withLockedClient(pool, (client) => migrationStatus(client, migrations)),
     migrate: () => withLockedClient(pool, (client) => migrate(client, migrations, logger)),
     ping: async () => {
@@ -162,49 +165,88 @@ function toTodo(row: Todo): Todo {
 }
 
 function postgresTodoRepository(pool: pg.Pool): TodoRepository {
-  // One round trip and one snapshot for a page and its totals: the counts row joined with the page.
+  // One round trip and one snapshot for a page and its totals: the owner's counts row joined with the page. No
+  // counts row (an owner without todos) is an empty page.
   const page = (where: string) => `
-    SELECT c.total, ${where ? 'CASE WHEN $3 THEN c.completed ELSE c.total - c.completed END' : 'c.total'} AS matching, t.*
+    SELECT c.total, ${where ? 'CASE WHEN $4 THEN c.completed ELSE c.total - c.completed END' : 'c.total'} AS matching, t.*
     FROM todo_counts c
-    LEFT JOIN LATERAL (SELECT ${COLUMNS} FROM todos ${where} ORDER BY id LIMIT $1 OFFSET $2) t ON true
-    WHERE c.id = 1`;
+    LEFT JOIN LATERAL (SELECT ${COLUMNS} FROM todos WHERE owner = $1 ${where} ORDER BY id LIMIT $2 OFFSET $3) t ON true
+    WHERE c.owner = $1`;
   const listAll = page('');
-  const listByCompleted = page('WHERE completed = $3');
+  const listByCompleted = page('AND completed = $4');
 
   return {
-    list: async ({ offset, limit, completed }: ListQuery): Promise<TodoPage> => {
+    list: async (owner, { offset, limit, completed }: ListQuery): Promise<TodoPage> => {
       const { rows } =
         completed === undefined
-          ? await query<PageRow>(pool, { name: 'todos_list', text: listAll, values: [limit, offset] })
-          : await query<PageRow>(pool, { name: 'todos_list_completed', text: listByCompleted, values: [limit, offset, completed] });
+          ? await query<PageRow>(pool, { name: 'todos_list', text: listAll, values: [owner, limit, offset] })
+          : await query<PageRow>(pool, { name: 'todos_list_completed', text: listByCompleted, values: [owner, limit, offset, completed] });
       const items = rows.flatMap((r) => (r.id === null ? [] : [toTodo(r as unknown as Todo)]));
       return { items, total: rows[0]?.matching ?? 0 };
     },
-    get: async (id) => {
-      const { rows } = await query<Todo>(pool, { name: 'todos_get', text: `SELECT ${COLUMNS} FROM todos WHERE id = $1`, values: [id] });
+    get: async (owner, id) => {
+      const { rows } = await query<Todo>(pool, { name: 'todos_get', text: `SELECT ${COLUMNS} FROM todos WHERE id = $1 AND owner = $2`, values: [id, owner] });
       return rows[0] && toTodo(rows[0]);
     },
-    create: async ({ title, description }: NewTodo) => {
+    create: async (owner, { title, description }: NewTodo) => {
       const { rows } = await query<Todo>(pool, {
         name: 'todos_create',
-        text: `INSERT INTO todos (title, description, created_at, updated_at) VALUES ($1, $2, ${NOW}, ${NOW}) RETURNING ${COLUMNS}`,
-        values: [title, description],
+        text: `INSERT INTO todos (owner, title, description, created_at, updated_at) VALUES ($1, $2, $3, ${NOW}, ${NOW}) RETURNING ${COLUMNS}`,
+        values: [owner, title, description],
       });
       return toTodo(rows[0]!);
     },
-    update: async (id, patch: TodoPatch) => {
+    update: async (owner, id, patch: TodoPatch) => {
       const { rows } = await query<Todo>(pool, {
         name: 'todos_update',
-        text: `UPDATE todos SET title = coalesce($2, title), description = coalesce($3, description),
-                 completed = coalesce($4, completed), updated_at = ${NOW}
-               WHERE id = $1 RETURNING ${COLUMNS}`,
-        values: [id, patch.title ?? null, patch.description ?? null, patch.completed ?? null],
+        text: `UPDATE todos SET title = coalesce($3, title), description = coalesce($4, description),
+                 completed = coalesce($5, completed), updated_at = ${NOW}
+               WHERE id = $1 AND owner = $2 RETURNING ${COLUMNS}`,
+        values: [id, owner, patch.title ?? null, patch.description ?? null, patch.completed ?? null],
       });
       return rows[0] && toTodo(rows[0]);
     },
-    delete: async (id) => {
-      const { rows } = await query<Todo>(pool, { name: 'todos_delete', text: `DELETE FROM todos WHERE id = $1 RETURNING ${COLUMNS}`, values: [id] });
+    delete: async (owner, id) => {
+      const { rows } = await query<Todo>(pool, {
+        name: 'todos_delete',
+        text: `DELETE FROM todos WHERE id = $1 AND owner = $2 RETURNING ${COLUMNS}`,
+        values: [id, owner],
+      });
       return rows[0] && toTodo(rows[0]);
     },
+  };
+}
+
+type ApiKeyRow = { id: string; owner: string; scopes: string; name: string; secret_sha256: Buffer; created_at: string; revoked_at: string | null };
+
+const API_KEY_COLUMNS = `id, owner, scopes, name, secret_sha256,
+  to_char(created_at AT TIME ZONE 'UTC', ${ISO}) AS created_at,
+  to_char(revoked_at AT TIME ZONE 'UTC', ${ISO}) AS revoked_at`;
+
+const toApiKey = (row: ApiKeyRow): ApiKeyRecord => ({
+  id: row.id,
+  owner: row.owner,
+  scopes: row.scopes.split(' ').filter(Boolean),
+  name: row.name,
+  secretSha256: row.secret_sha256,
+  created_at: row.created_at,
+  revoked_at: row.revoked_at,
+});
+
+function postgresApiKeyStore(pool: pg.Pool): ApiKeyStore {
+  return {
+    insert: async (key) => {
+      await query(pool, {
+        text: 'INSERT INTO api_keys (id, owner, scopes, name, secret_sha256) VALUES ($1, $2, $3, $4, $5)',
+        values: [key.id, key.owner, key.scopes.join(' '), key.name, key.secretSha256],
+      });
+    },
+    find: async (id) => {
+      const { rows } = await query<ApiKeyRow>(pool, { name: 'api_keys_find', text: `SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE id = $1`, values: [id] });
+      return rows[0] && toApiKey(rows[0]);
+    },
+    list: async () => (await query<ApiKeyRow>(pool, { text: `SELECT ${API_KEY_COLUMNS} FROM api_keys ORDER BY created_at, id` })).rows.map(toApiKey),
+    revoke: async (id) =>
+      (await query(pool, { text: 'UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', values: [id] })).rowCount === 1,
   };
 }

@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { isoNow } from '../../clock.js';
+import type { ApiKeyRecord, ApiKeyStore } from '../../auth/api-key-store.js';
 import type { ListQuery, NewTodo, Todo, TodoPage, TodoPatch, TodoRepository } from '../../todos/repository.js';
 import { StorageUnavailableError, assertKnownVersions } from '../errors.js';
 import type { Migration, MigrationState, Storage } from '../storage.js';
@@ -33,11 +34,16 @@ export function openSqlite({ path, synchronous }: SqliteOptions): Storage {
 
   // Repositories prepare their statements against the schema, so they are built on first use, after migrate().
   let todos: TodoRepository | undefined;
+  let apiKeys: ApiKeyStore | undefined;
   return {
     kind: 'sqlite',
     get todos() {
       return (todos ??= sqliteTodoRepository(db));
     },
+    get apiKeys() {
+      return (apiKeys ??= sqliteApiKeyStore(db));
+    },
+    countTodos: async () => (db.prepare('SELECT coalesce(sum(total), 0) AS n FROM todo_counts').get() as { n: number }).n,
     migrationStatus: async () => migrationStatus(db, migrations),
     migrate: async () => migrate(db, migrations),
     ping: async () => {
@@ -138,31 +144,31 @@ function toTodo(row: TodoRow): Todo {
 }
 
 function sqliteTodoRepository(db: Database.Database): TodoRepository {
-  const listAll = db.prepare<[number, number], TodoRow>(`SELECT ${COLUMNS} FROM todos ORDER BY id LIMIT ? OFFSET ?`).raw();
+  const listAll = db.prepare<[string, number, number], TodoRow>(`SELECT ${COLUMNS} FROM todos WHERE owner = ? ORDER BY id LIMIT ? OFFSET ?`).raw();
   const listByCompleted = db
-    .prepare<[number, number, number], TodoRow>(`SELECT ${COLUMNS} FROM todos WHERE completed = ? ORDER BY id LIMIT ? OFFSET ?`)
+    .prepare<[string, number, number, number], TodoRow>(`SELECT ${COLUMNS} FROM todos WHERE owner = ? AND completed = ? ORDER BY id LIMIT ? OFFSET ?`)
     .raw();
-  const counts = db.prepare<[], { total: number; completed: number }>('SELECT total, completed FROM todo_counts WHERE id = 1');
-  const getById = db.prepare<[number], TodoRow>(`SELECT ${COLUMNS} FROM todos WHERE id = ?`).raw();
+  const counts = db.prepare<[string], { total: number; completed: number }>('SELECT total, completed FROM todo_counts WHERE owner = ?');
+  const getById = db.prepare<[number, string], TodoRow>(`SELECT ${COLUMNS} FROM todos WHERE id = ? AND owner = ?`).raw();
   const insert = db
-    .prepare<[string, string, string, string], TodoRow>(
-      `INSERT INTO todos (title, description, completed, created_at, updated_at) VALUES (?, ?, 0, ?, ?) RETURNING ${COLUMNS}`,
+    .prepare<[string, string, string, string, string], TodoRow>(
+      `INSERT INTO todos (owner, title, description, completed, created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?) RETURNING ${COLUMNS}`,
     )
     .raw();
-  const update = db.prepare<[string | null, string | null, number | null, string, number], TodoRow>(
+  const update = db.prepare<[string | null, string | null, number | null, string, number, string], TodoRow>(
     `UPDATE todos SET title = coalesce(?, title), description = coalesce(?, description),
-       completed = coalesce(?, completed), updated_at = ? WHERE id = ? RETURNING ${COLUMNS}`,
+       completed = coalesce(?, completed), updated_at = ? WHERE id = ? AND owner = ? RETURNING ${COLUMNS}`,
   ).raw();
-  const remove = db.prepare<[number], TodoRow>(`DELETE FROM todos WHERE id = ? RETURNING ${COLUMNS}`).raw();
+  const remove = db.prepare<[number, string], TodoRow>(`DELETE FROM todos WHERE id = ? AND owner = ? RETURNING ${COLUMNS}`).raw();
 
   // The page and its total are read in one transaction, so they agree even while another process writes.
-  const readPage = db.transaction(({ offset, limit, completed }: ListQuery): TodoPage => {
-    const c = counts.get()!;
+  const readPage = db.transaction((owner: string, { offset, limit, completed }: ListQuery): TodoPage => {
+    const c = counts.get(owner) ?? { total: 0, completed: 0 };
     if (completed === undefined) {
-      return { items: listAll.all(limit, offset).map(toTodo), total: c.total };
+      return { items: listAll.all(owner, limit, offset).map(toTodo), total: c.total };
     }
     return {
-      items: listByCompleted.all(completed ? 1 : 0, limit, offset).map(toTodo),
+      items: listByCompleted.all(owner, completed ? 1 : 0, limit, offset).map(toTodo),
       total: completed ? c.completed : c.total - c.completed,
     };
   });
@@ -170,26 +176,54 @@ function sqliteTodoRepository(db: Database.Database): TodoRepository {
   const write = writeBatcher(db);
 
   return {
-    list: async (query) => unavailable(() => readPage(query)),
-    get: async (id) => {
-      const row = getById.get(id);
+    list: async (owner, query) => unavailable(() => readPage(owner, query)),
+    get: async (owner, id) => {
+      const row = getById.get(id, owner);
       return row && toTodo(row);
     },
-    create: ({ title, description }: NewTodo) =>
+    create: (owner, { title, description }: NewTodo) =>
       write(() => {
         const now = isoNow();
-        return toTodo(insert.get(title, description, now, now)!);
+        return toTodo(insert.get(owner, title, description, now, now)!);
       }),
-    update: (id, patch: TodoPatch) =>
+    update: (owner, id, patch: TodoPatch) =>
       write(() => {
         const completed = patch.completed === undefined ? null : patch.completed ? 1 : 0;
-        const row = update.get(patch.title ?? null, patch.description ?? null, completed, isoNow(), id);
+        const row = update.get(patch.title ?? null, patch.description ?? null, completed, isoNow(), id, owner);
         return row && toTodo(row);
       }),
-    delete: (id) =>
+    delete: (owner, id) =>
       write(() => {
-        const row = remove.get(id);
+        const row = remove.get(id, owner);
         return row && toTodo(row);
       }),
+  };
+}
+
+type ApiKeyRow = { id: string; owner: string; scopes: string; name: string; secret_sha256: Buffer; created_at: string; revoked_at: string | null };
+
+const toApiKey = (row: ApiKeyRow): ApiKeyRecord => ({
+  id: row.id,
+  owner: row.owner,
+  scopes: row.scopes.split(' ').filter(Boolean),
+  name: row.name,
+  secretSha256: row.secret_sha256,
+  created_at: row.created_at,
+  revoked_at: row.revoked_at,
+});
+
+function sqliteApiKeyStore(db: Database.Database): ApiKeyStore {
+  const insert = db.prepare('INSERT INTO api_keys (id, owner, scopes, name, secret_sha256, created_at) VALUES (?, ?, ?, ?, ?, ?)');
+  const find = db.prepare<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE id = ?');
+  const list = db.prepare<[], ApiKeyRow>('SELECT * FROM api_keys ORDER BY created_at, id');
+  const revoke = db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL');
+  return {
+    insert: async (key) => void unavailable(() => insert.run(key.id, key.owner, key.scopes.join(' '), key.name, key.secretSha256, isoNow())),
+    find: async (id) => {
+      const row = unavailable(() => find.get(id));
+      return row && toApiKey(row);
+    },
+    list: async () => unavailable(() => list.all()).map(toApiKey),
+    revoke: async (id) => unavailable(() => revoke.run(isoNow(), id)).changes === 1,
   };
 }

@@ -509,7 +509,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A write sent by a browser from a page of another site whose origin `CORS_ORIGINS` does not allow (`urn:todo-service:problem:cross-site-request`). Nothing was changed. */
+            /** @description The token lacks the scope this operation needs (`urn:todo-service:problem:insufficient-scope`: `todos:read` for reads, `todos:write` for writes), or a write came from a browser page of a site `CORS_ORIGINS` does not allow (`urn:todo-service:problem:cross-site-request`). Nothing was changed. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -745,7 +745,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A write sent by a browser from a page of another site whose origin `CORS_ORIGINS` does not allow (`urn:todo-service:problem:cross-site-request`). Nothing was changed. */
+            /** @description The token lacks the scope this operation needs (`urn:todo-service:problem:insufficient-scope`: `todos:read` for reads, `todos:write` for writes), or a write came from a browser page of a site `CORS_ORIGINS` does not allow (`urn:todo-service:problem:cross-site-request`). Nothing was changed. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -872,7 +872,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A write sent by a browser from a page of another site whose origin `CORS_ORIGINS` does not allow (`urn:todo-service:problem:cross-site-request`). Nothing was changed. */
+            /** @description The token lacks the scope this operation needs (`urn:todo-service:problem:insufficient-scope`: `todos:read` for reads, `todos:write` for writes), or a write came from a browser page of a site `CORS_ORIGINS` does not allow (`urn:todo-service:problem:cross-site-request`). Nothing was changed. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1010,7 +1010,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A write sent by a browser from a page of another site whose origin `CORS_ORIGINS` does not allow (`urn:todo-service:problem:cross-site-request`). Nothing was changed. */
+            /** @description The token lacks the scope this operation needs (`urn:todo-service:problem:insufficient-scope`: `todos:read` for reads, `todos:write` for writes), or a write came from a browser page of a site `CORS_ORIGINS` does not allow (`urn:todo-service:problem:cross-site-request`). Nothing was changed. */
             403: {
                 headers: {
                     [name: string]: unknown;
