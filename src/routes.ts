@@ -9,6 +9,7 @@ import { LivezRoute, MetricsRoute, ReadyzRoute, RuntimeRoute, probeHandlers } fr
 import { systemHandlers } from './ops/handlers.js';
 import { HealthRoute, InfoRoute } from './ops/schemas.js';
 import { todoHandlers, trimTitle } from './todos/handlers.js';
+import { writeSafety } from './todos/write-safety.js';
 import {
   CreateTodoRoute,
   DeleteTodoRoute,
@@ -18,14 +19,20 @@ import {
 } from './todos/schemas.js';
 
 /** The API: service info, health, and the todos (each todo route names the scope its caller needs). */
-export function addRoutes(app: App, { config, todos: repository, build }: AppDeps): void {
+export function addRoutes(app: App, { config, todos: repository, idempotency, build }: AppDeps): void {
   const system = systemHandlers({
     env: config.env,
     version: config.version ?? build.version,
     build,
     endpoints: app.routeTable.endpoints,
   });
-  const todos = todoHandlers(repository);
+  const safety = writeSafety({
+    idempotency,
+    ttlMs: config.writes.idempotencyTtlMs,
+    leaseMs: config.limits.requestTimeoutMs, // no request runs longer: a holder gone past it has died
+    requireIfMatch: config.writes.requireIfMatch,
+  });
+  const todos = todoHandlers({ todos: repository, safety });
   // With authentication on, the document says so: the Bearer scheme and the 401/403 of each todo operation.
   const secured = <S extends { response: object }>(schema: S): S =>
     config.auth.mode === 'none' ? schema : { ...schema, security: [{ bearer: [] }], response: { ...schema.response, ...problemResponses(401, 403) } };

@@ -15,6 +15,10 @@ export const ProblemType = {
   overloaded: 'urn:todo-service:problem:overloaded',
   rateLimited: 'urn:todo-service:problem:rate-limited',
   crossSite: 'urn:todo-service:problem:cross-site-request',
+  preconditionFailed: 'urn:todo-service:problem:precondition-failed',
+  preconditionRequired: 'urn:todo-service:problem:precondition-required',
+  requestInProgress: 'urn:todo-service:problem:request-in-progress',
+  idempotencyKeyReused: 'urn:todo-service:problem:idempotency-key-reused',
   unauthorized: 'urn:todo-service:problem:unauthorized',
   insufficientScope: 'urn:todo-service:problem:insufficient-scope',
 } as const;
@@ -72,8 +76,12 @@ const STATUS_TITLES: Record<number, string> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   408: 'Request Timeout',
+  409: 'Conflict',
+  412: 'Precondition Failed',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  428: 'Precondition Required',
   429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
@@ -120,6 +128,16 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
     'reads, `todos:write` for writes), or a write came from a browser page of a site `CORS_ORIGINS` does not allow ' +
     '(`urn:todo-service:problem:cross-site-request`). Nothing was changed.',
   404: 'No todo with that id (`urn:todo-service:problem:todo-not-found`).',
+  409:
+    'A request with the same `Idempotency-Key` is still being processed (`urn:todo-service:problem:request-in-progress`); ' +
+    'retry after `Retry-After` seconds to get its answer.',
+  412:
+    'The todo changed since the version `If-Match` names (`urn:todo-service:problem:precondition-failed`): nothing was ' +
+    'written; the `ETag` header is the current version. Read it again, then retry.',
+  422:
+    'This `Idempotency-Key` was used for a different request (method, path or body; ' +
+    '`urn:todo-service:problem:idempotency-key-reused`).',
+  428: 'The server requires `If-Match` on this write (`REQUIRE_IF_MATCH=true`; `urn:todo-service:problem:precondition-required`).',
   413: 'The body is larger than the limit: a few KiB above the largest valid todo body (32 KiB), or `BODY_LIMIT_BYTES`.',
   429:
     'This client sent more than `RATE_LIMIT_MAX` requests in `RATE_LIMIT_WINDOW_MS` ' +
@@ -145,8 +163,12 @@ const WWW_AUTHENTICATE = {
   'www-authenticate': { type: 'string', description: 'The RFC 6750 Bearer challenge: `error` and `error_description` say why.' },
 };
 
+const ETAG = { etag: { type: 'string', description: 'The current version of the todo.', examples: ['"7.3"'] } };
+
 const HEADERS_OF: Record<number, Record<string, unknown>> = {
   401: WWW_AUTHENTICATE,
+  409: RETRY_AFTER,
+  412: ETAG,
   429: { ...RETRY_AFTER, ...RATE_LIMIT_HEADERS },
   503: RETRY_AFTER,
 };
