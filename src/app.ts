@@ -15,7 +15,7 @@ import { trackRoutes } from './http/route-table.js';
 import { addProblemSchema, registerOpenApi } from './http/openapi.js';
 import { addCrossSiteWriteGuard, addOverloadShedding, addRateLimit, addSecurityHeaders, connectionOptions } from './http/protection.js';
 import { addDocsRoutes, addProbeRoutes, addRoutes } from './routes.js';
-import { StorageUnavailableError } from './storage/errors.js';
+import { StorageFullError, StorageUnavailableError } from './storage/errors.js';
 import type { Logger } from './telemetry/logger.js';
 import { TODO_BODY_LIMIT } from './todos/schemas.js';
 
@@ -71,6 +71,16 @@ function createFastify(config: Config, logger: Logger, lifecycle: Lifecycle): Ap
         type: ProblemType.unavailable,
         title: 'Storage unavailable',
         detail: 'The database is unavailable right now; retry shortly.',
+      });
+    }
+    if (error instanceof StorageFullError) {
+      logger.error({ err: error, ...requestLogFields(req) }, 'storage full: writes fail until disk space is freed');
+      return sendProblem(req, reply, {
+        status: 507,
+        type: ProblemType.storageFull,
+        title: 'Storage full',
+        detail: 'The database has no disk space left for this write; nothing was stored. Reads still work; retry later.',
+        headers: { 'retry-after': '30' },
       });
     }
     const problem = toProblem(error);

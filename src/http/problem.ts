@@ -12,6 +12,7 @@ export const ProblemType = {
   todoNotFound: 'urn:todo-service:problem:todo-not-found',
   notReady: 'urn:todo-service:problem:not-ready',
   unavailable: 'urn:todo-service:problem:storage-unavailable',
+  storageFull: 'urn:todo-service:problem:storage-full',
   overloaded: 'urn:todo-service:problem:overloaded',
   rateLimited: 'urn:todo-service:problem:rate-limited',
   crossSite: 'urn:todo-service:problem:cross-site-request',
@@ -86,6 +87,7 @@ const STATUS_TITLES: Record<number, string> = {
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
+  507: 'Insufficient Storage',
 };
 
 export function statusTitle(status: number): string {
@@ -143,6 +145,9 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
     'This client sent more than `RATE_LIMIT_MAX` requests in `RATE_LIMIT_WINDOW_MS` ' +
     '(`urn:todo-service:problem:rate-limited`). Retry after `Retry-After` seconds.',
   500: 'An unexpected error. The body names no internals; the log line with the same `request_id` has the details.',
+  507:
+    'The database has no disk space left (`urn:todo-service:problem:storage-full`): nothing was written; reads go on. ' +
+    'Retry after `Retry-After` seconds.',
   503:
     'The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`), ' +
     'or the server is overloaded (`urn:todo-service:problem:overloaded`). Retry after `Retry-After` seconds.',
@@ -163,12 +168,15 @@ const WWW_AUTHENTICATE = {
   'www-authenticate': { type: 'string', description: 'The RFC 6750 Bearer challenge: `error` and `error_description` say why.' },
 };
 
+const RETRY_LATER = { 'retry-after': { type: 'integer', minimum: 0, description: 'Seconds to wait before retrying.', examples: [30] } };
+
 const ETAG = { etag: { type: 'string', description: 'The current version of the todo.', examples: ['"7.3"'] } };
 
 const HEADERS_OF: Record<number, Record<string, unknown>> = {
   401: WWW_AUTHENTICATE,
   409: RETRY_AFTER,
   412: ETAG,
+  507: RETRY_LATER,
   429: { ...RETRY_AFTER, ...RATE_LIMIT_HEADERS },
   503: RETRY_AFTER,
 };

@@ -71,9 +71,9 @@ const TodoEnvelope = (description: string) =>
 // Every todo operation reads or writes the database: besides its own problems it may answer 500 (a bug) and
 // 503 (PostgreSQL does not answer, or the server sheds load; with Retry-After), and 429 past the rate limit.
 const STORAGE_PROBLEMS = [429, 500, 503] as const;
-// A write (a DELETE may carry a body too: it is read, bounded, then ignored) can be too large (413), or come from
-// a browser page of a site CORS does not allow (403).
-const BODY_PROBLEMS = [403, 413] as const;
+// A write (a DELETE may carry a body too: it is read, bounded, then ignored) can be too large (413), come from a
+// browser page of a site CORS does not allow (403), or find the database's disk full (507).
+const BODY_PROBLEMS = [403, 413, 507] as const;
 
 // Request headers the write operations read (the document lists them; absent, the Go contract is unchanged).
 const IF_MATCH = Type.Optional(

@@ -17,7 +17,7 @@ import type {
   WriteOptions,
   WriteResult,
 } from '../../todos/repository.js';
-import { StorageUnavailableError, assertKnownVersions } from '../errors.js';
+import { StorageFullError, StorageUnavailableError, assertKnownVersions } from '../errors.js';
 import type { Migration, MigrationState, Storage } from '../storage.js';
 import { judgeClaim, type IdempotencyRow } from '../idempotency.js';
 import { migrations } from './migrations.js';
@@ -108,12 +108,16 @@ function unavailable<T>(fn: () => T): T {
   try {
     return fn();
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
-      throw new StorageUnavailableError('the database is busy', { cause: error });
-    }
-    throw error;
+    throw storageError(error);
   }
+}
+
+/** SQLite's errors that are not the request's fault: busy (503) or a full disk (507). Others stay as they are. */
+function storageError(error: unknown): unknown {
+  const code = (error as { code?: string }).code;
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return new StorageUnavailableError('the database is busy', { cause: error });
+  if (code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_WRITE') return new StorageFullError('the database disk is full', { cause: error });
+  return error;
 }
 
 /**
@@ -129,7 +133,7 @@ export function writeBatcher(db: Database.Database): <T>(write: () => T) => Prom
     try {
       return { ok: true as const, value: op.write() };
     } catch (error) {
-      return { ok: false as const, error };
+      return { ok: false as const, error: storageError(error) };
     }
   }));
   const flush = () => {

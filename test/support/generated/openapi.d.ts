@@ -592,6 +592,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The database has no disk space left (`urn:todo-service:problem:storage-full`): nothing was written; reads go on. Retry after `Retry-After` seconds. */
+            507: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getTodo: {
@@ -909,6 +920,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The database has no disk space left (`urn:todo-service:problem:storage-full`): nothing was written; reads go on. Retry after `Retry-After` seconds. */
+            507: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     deleteTodo: {
@@ -1080,6 +1102,17 @@ export interface operations {
             };
             /** @description The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`), or the server is overloaded (`urn:todo-service:problem:overloaded`). Retry after `Retry-After` seconds. */
             503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database has no disk space left (`urn:todo-service:problem:storage-full`): nothing was written; reads go on. Retry after `Retry-After` seconds. */
+            507: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "retry-after"?: number;
@@ -1271,6 +1304,17 @@ export interface operations {
             };
             /** @description The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`), or the server is overloaded (`urn:todo-service:problem:overloaded`). Retry after `Retry-After` seconds. */
             503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database has no disk space left (`urn:todo-service:problem:storage-full`): nothing was written; reads go on. Retry after `Retry-After` seconds. */
+            507: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "retry-after"?: number;
