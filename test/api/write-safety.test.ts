@@ -89,6 +89,8 @@ for (const setup of setups) {
       assert.equal((await http(next(), 'GET', `/api/todos/${created.body.todo.id}`, { headers: { 'if-none-match': '"0.0"' } })).status, 200);
       const updated = await http<Envelope>(next(), 'PATCH', `/api/todos/${created.body.todo.id}`, { body: { completed: true } });
       assert.equal(updated.headers.get('etag'), tag!.replace('.1"', '.2"'), 'an update bumps the version');
+      // No replica (nor the Redis cache it reads through) serves the old version after the write was answered.
+      for (const replica of replicas) assert.equal((await http(replica.url, 'GET', `/api/todos/${created.body.todo.id}`)).headers.get('etag'), updated.headers.get('etag'));
       const deleted = await http(next(), 'DELETE', `/api/todos/${created.body.todo.id}`);
       assert.equal(deleted.headers.get('etag'), updated.headers.get('etag'), 'a delete answers with the last version');
     });
