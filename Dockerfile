@@ -39,8 +39,8 @@ RUN npm run build
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /src
 COPY package.json package-lock.json ./
-# --ignore-scripts: better-sqlite3's install script is npm's implicit `node-gyp rebuild`, which compiles nothing when
-# a prebuild is present but still downloads Node's headers first (no network in a locked-down build).
+# --ignore-scripts: nothing needs building; npm would otherwise run node-gyp for better-sqlite3's binding.gyp and
+# download Node's headers, which a machine without nodejs.org cannot.
 RUN --mount=type=cache,target=/root/.npm,sharing=locked \
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 

@@ -6,6 +6,7 @@ import cors from '@fastify/cors';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from './config.js';
+import { addAuthentication } from './auth/authenticate.js';
 import type { App, AppDeps } from './deps.js';
 import type { Lifecycle } from './ops/probes.js';
 import { HttpProblem, ProblemType, problemBody, type ProblemInit } from './http/problem.js';
@@ -14,7 +15,7 @@ import { trackRoutes } from './http/route-table.js';
 import { addProblemSchema, registerOpenApi } from './http/openapi.js';
 import { addCrossSiteWriteGuard, addOverloadShedding, addRateLimit, addSecurityHeaders, connectionOptions } from './http/protection.js';
 import { addDocsRoutes, addProbeRoutes, addRoutes } from './routes.js';
-import { StorageUnavailableError } from './storage/errors.js';
+import { StorageFullError, StorageUnavailableError } from './storage/errors.js';
 import type { Logger } from './telemetry/logger.js';
 import { TODO_BODY_LIMIT } from './todos/schemas.js';
 
@@ -72,6 +73,16 @@ function createFastify(config: Config, logger: Logger, lifecycle: Lifecycle): Ap
         detail: 'The database is unavailable right now; retry shortly.',
       });
     }
+    if (error instanceof StorageFullError) {
+      logger.error({ err: error, ...requestLogFields(req) }, 'storage full: writes fail until disk space is freed');
+      return sendProblem(req, reply, {
+        status: 507,
+        type: ProblemType.storageFull,
+        title: 'Storage full',
+        detail: 'The database has no disk space left for this write; nothing was stored. Reads still work; retry later.',
+        headers: { 'retry-after': '30' },
+      });
+    }
     const problem = toProblem(error);
     if (problem.status >= 500) {
       logger.error({ err: error, ...requestLogFields(req) }, 'unhandled error');
@@ -110,11 +121,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     origin: config.cors.origins,
     credentials: config.cors.credentials,
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    exposedHeaders: ['X-Request-Id', 'Content-Length', 'traceresponse', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'],
+    exposedHeaders: ['X-Request-Id', 'Content-Length', 'traceresponse', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'WWW-Authenticate', 'ETag', 'Idempotent-Replayed'],
     maxAge: 12 * 60 * 60,
     strictPreflight: false, // an OPTIONS without preflight headers gets 204 + Allow-Methods, not a text/plain 400
   });
   addCrossSiteWriteGuard(app, config.cors.origins);
+  // Before the rate limit, which counts an authenticated caller by its owner rather than its address.
+  addAuthentication(app, deps.authenticator);
   await addRateLimit(app, config, logger);
 
   addRoutes(app, deps);
@@ -192,6 +205,7 @@ export function buildManagementApp(deps: AppDeps): App {
 }
 
 export function sendProblem(req: FastifyRequest, reply: FastifyReply, init: ProblemInit) {
+  if (init.headers) reply.headers(init.headers);
   return reply
     .code(init.status)
     .type('application/problem+json')

@@ -70,7 +70,24 @@ export const ConfigSchema = Type.Object({
   OVERLOAD_HEAP_RATIO: Type.Number({ minimum: 0, maximum: 1, default: 0.9, description: 'Shed load (503 + Retry-After) while the V8 heap in use is above this share of its limit; 0 turns it off.' }),
   OVERLOAD_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1000, description: 'Shed load (503 + Retry-After) while the mean event-loop delay is above this; 0 turns it off.' }),
   DOCS_ENABLED: Type.Boolean({ default: true, description: '`false`: no docs page and no OpenAPI document (`/docs`, `/openapi.json`, `/openapi.yaml` answer 404).' }),
+  REQUIRE_IF_MATCH: Type.Boolean({ default: false, description: '`true`: PUT, PATCH and DELETE without `If-Match` are refused with 428 (lost updates become impossible, but Go-era clients that send none stop working).' }),
+  IDEMPOTENCY_TTL_SECONDS: Type.Integer({ minimum: 1, default: 86_400, description: 'How long an `Idempotency-Key` is remembered: a repeat within it gets the stored answer; after it, the request runs again.' }),
+  AUTH_MODE: Type.Union([Type.Literal('none'), Type.Literal('jwt'), Type.Literal('apikey')], {
+    default: 'none',
+    description: '`none`: one shared list, no credentials (the Go contract). `jwt`: OAuth 2 / OIDC access tokens or API keys as `Authorization: Bearer`. `apikey`: API keys only.',
+  }),
+  AUTH_ISSUER: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: '`jwt`: the issuer (`iss`) tokens must name; its `/.well-known/openid-configuration` names the key set unless AUTH_JWKS_URL does.' })),
+  AUTH_AUDIENCE: Type.Optional(Type.String({ minLength: 1, description: '`jwt`: the audience (`aud`) tokens must name: this API.' })),
+  AUTH_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: '`jwt`: the issuer\'s key set (JWKS) URL; default: discovered from AUTH_ISSUER.' })),
+  AUTH_ALGORITHMS: Type.String({ minLength: 1, default: 'RS256,ES256,EdDSA', description: '`jwt`: the signature algorithms accepted (asymmetric ones only: RS, PS, ES, EdDSA).' }),
+  AUTH_CLOCK_SKEW_SECONDS: Type.Integer({ minimum: 0, maximum: 300, default: 30, description: '`jwt`: tolerance for `exp` and `nbf` against this clock.' }),
+  AUTH_OWNER_CLAIM: Type.String({ minLength: 1, default: 'sub', description: '`jwt`: the claim that names the owner of the todos.' }),
+  AUTH_JWKS_COOLDOWN_MS: Type.Integer({ minimum: 0, default: 30_000, description: '`jwt`: the key set is fetched again for an unknown `kid` at most once in this time, however many arrive.' }),
+  AUTH_JWKS_MAX_AGE_MS: Type.Integer({ minimum: 1, default: 600_000, description: '`jwt`: keys are fetched again after this long, so a removed key stops working.' }),
 });
+
+/** Signature algorithms AUTH_ALGORITHMS may name: asymmetric ones only, never `none` or an HMAC. */
+const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 
 /** Keys whose values are secrets or may hold them (credentials in URLs, collector API keys): never printed. */
 const SECRET_KEY = /PASSWORD|SECRET|TOKEN|HEADERS/i;
@@ -122,6 +139,23 @@ export interface Config {
     overloadEventLoopDelayMs: number;
   };
   docsEnabled: boolean;
+  writes: { requireIfMatch: boolean; idempotencyTtlMs: number };
+  auth: {
+    mode: 'none' | 'jwt' | 'apikey';
+    /** Set in `jwt` mode. */
+    jwt:
+      | {
+          issuer: string;
+          audience: string;
+          jwksUrl: string | undefined;
+          algorithms: string[];
+          clockSkewSeconds: number;
+          ownerClaim: string;
+          jwksCooldownMs: number;
+          jwksMaxAgeMs: number;
+        }
+      | undefined;
+  };
 }
 
 export class ConfigError extends Error {
@@ -163,6 +197,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (!bad.has('CORS_ORIGINS') && !bad.has('CORS_CREDENTIALS') && c.CORS_CREDENTIALS && splitList(c.CORS_ORIGINS).includes('*')) {
     problems.push('CORS_CREDENTIALS=true: needs an explicit CORS_ORIGINS list; `*` with credentials is rejected by browsers');
   }
+  if (c.AUTH_MODE === 'jwt') {
+    if (!c.AUTH_ISSUER && !bad.has('AUTH_ISSUER')) problems.push('AUTH_ISSUER: required with AUTH_MODE=jwt');
+    if (!c.AUTH_AUDIENCE) problems.push('AUTH_AUDIENCE: required with AUTH_MODE=jwt');
+  }
+  const refused = splitList(c.AUTH_ALGORITHMS).filter((a) => !ASYMMETRIC_ALGORITHMS.includes(a));
+  if (refused.length > 0) problems.push(`AUTH_ALGORITHMS: ${refused.join(', ')} not allowed; use asymmetric algorithms only (${ASYMMETRIC_ALGORITHMS.join(', ')})`);
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -207,6 +247,23 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       overloadEventLoopDelayMs: c.OVERLOAD_EVENT_LOOP_DELAY_MS,
     },
     docsEnabled: c.DOCS_ENABLED,
+    writes: { requireIfMatch: c.REQUIRE_IF_MATCH, idempotencyTtlMs: c.IDEMPOTENCY_TTL_SECONDS * 1000 },
+    auth: {
+      mode: c.AUTH_MODE,
+      jwt:
+        c.AUTH_MODE === 'jwt'
+          ? {
+              issuer: c.AUTH_ISSUER!,
+              audience: c.AUTH_AUDIENCE!,
+              jwksUrl: c.AUTH_JWKS_URL,
+              algorithms: splitList(c.AUTH_ALGORITHMS),
+              clockSkewSeconds: c.AUTH_CLOCK_SKEW_SECONDS,
+              ownerClaim: c.AUTH_OWNER_CLAIM,
+              jwksCooldownMs: c.AUTH_JWKS_COOLDOWN_MS,
+              jwksMaxAgeMs: c.AUTH_JWKS_MAX_AGE_MS,
+            }
+          : undefined,
+    },
   };
 }
 

@@ -4,6 +4,7 @@
 import closeWithGrace from 'close-with-grace';
 import type { DestinationStream } from 'pino';
 import { buildApp, buildManagementApp } from './app.js';
+import { createAuthenticator } from './auth/authenticate.js';
 import { buildInfo } from './build-info.js';
 import type { App } from './deps.js';
 import { ConfigError, loadConfig, redactUrl, withDotEnv, type Config } from './config.js';
@@ -49,6 +50,8 @@ export async function run(options: RunOptions = {}): Promise<Service> {
     process.exit(1);
   }
 }
+
+const IDEMPOTENCY_PURGE_MS = 10 * 60_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -107,7 +110,7 @@ async function open(config: Config, version: string, logger: Logger, closers: Cl
   closers.push('storage', () => storage.close());
 
   const metrics = config.metricsEnabled ? createMetrics(buildInfo, version, storage.kind) : disabledMetrics();
-  metrics.sources.todosStored = async () => (await storage.todos.list({ offset: 0, limit: 0 })).total;
+  metrics.sources.todosStored = () => storage.countTodos();
   if (storage.poolStats) metrics.sources.pool = () => storage.poolStats!();
 
   // The Redis client is loaded only when a cache is configured.
@@ -117,11 +120,22 @@ async function open(config: Config, version: string, logger: Logger, closers: Cl
   const instrumented = instrumentTodos(storage.todos, storage.kind, metrics, tracing);
   const todos = cache ? (await import('./todos/cached-repository.js')).cachedTodoRepository(instrumented, cache) : instrumented;
 
+  // jwt mode starts fetching the issuer's keys now; until they are in, readiness says so (and the service runs).
+  const authenticator = createAuthenticator(config.auth, storage.apiKeys, logger);
+  closers.push('authenticator', () => authenticator.close());
+
   const lifecycle: Lifecycle = { shuttingDown: false };
   const checks: ReadinessCheck[] = [{ name: 'database', critical: true, check: () => storage.ping() }];
   if (cache) checks.push({ name: 'redis', critical: config.readinessRequiresRedis, check: () => cache.ping() });
+  if (config.auth.mode === 'jwt') checks.push({ name: 'identity provider', critical: true, check: () => authenticator.ready() });
 
-  const deps = { config, logger, todos, build: buildInfo, metrics, tracing, lifecycle, checks };
+  // Expired Idempotency-Keys are deleted now and then (a lookup treats them as absent anyway).
+  const purge = setInterval(() => {
+    storage.idempotency.purgeExpired().catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'idempotency keys: purge failed'));
+  }, IDEMPOTENCY_PURGE_MS).unref();
+  closers.push('idempotency purge', () => clearInterval(purge));
+
+  const deps = { config, logger, todos, idempotency: storage.idempotency, authenticator, build: buildInfo, metrics, tracing, lifecycle, checks };
   const app = await buildApp(deps);
   const management = config.managementPort === undefined ? undefined : buildManagementApp(deps);
   // The API drains first; the management listener (probes) answers until the API is closed.

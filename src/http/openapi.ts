@@ -29,8 +29,25 @@ export async function registerOpenApi(app: FastifyInstance, config: Config, vers
           'details (`application/problem+json`) that also carry the Go service\'s `error` and `timestamp`.',
         license: { name: 'MIT', identifier: 'MIT' },
       },
-      // No authentication: the API, like the Go reference, is open to whoever reaches it. Said explicitly.
+      // AUTH_MODE=none: the API, like the Go reference, is open to whoever reaches it (said explicitly). Otherwise
+      // each todo operation requires the Bearer scheme (src/routes.ts).
       security: [],
+      ...(config.auth.mode === 'none'
+        ? {}
+        : {
+            components: {
+              securitySchemes: {
+                bearer: {
+                  type: 'http',
+                  scheme: 'bearer',
+                  description:
+                    config.auth.mode === 'jwt'
+                      ? `An OAuth 2 access token (JWT) from ${config.auth.jwt!.issuer} for the audience ${config.auth.jwt!.audience}, or an API key (tdk_…). Scopes: todos:read, todos:write.`
+                      : 'An API key (tdk_…) made with `node dist/main.cjs apikey create`. Scopes: todos:read, todos:write.',
+                },
+              },
+            },
+          }),
       servers: [{ url: config.publicUrl ?? '/', description: config.publicUrl ? 'This deployment' : 'The server that serves this document' }],
       tags: [
         { name: 'todos', description: 'The todo list' },

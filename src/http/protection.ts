@@ -160,7 +160,8 @@ const overloaded = (type: string) =>
   } satisfies ProblemInit);
 
 /**
- * Rate limits per client address (as TRUST_PROXY resolves it), one budget across the API's routes. Counted in
+ * Rate limits per caller: its owner when authenticated, else its address (as TRUST_PROXY resolves it), one
+ * budget across the API's routes. Counted in
  * Redis when REDIS_URL is set, so the limit holds across replicas; in an LRU map in memory otherwise. When Redis
  * does not answer, the limiter lets requests through (one log line per outage) rather than failing them.
  */
@@ -175,7 +176,8 @@ export async function addRateLimit(app: FastifyInstance, config: Pick<Config, 'l
     timeWindow: limit.windowMs,
     hook: 'onRequest',
     enableDraftSpec: true, // RateLimit-Limit / -Remaining / -Reset, and Retry-After on a 429
-    keyGenerator: (req) => req.ip,
+    // An authenticated caller has one budget wherever it calls from; everyone else, one per address.
+    keyGenerator: (req) => (req.identity && req.identity.via !== 'none' ? `owner:${req.identity.owner}` : `ip:${req.ip}`),
     ...(redis ? { redis, nameSpace: `${config.redis!.keyPrefix}ratelimit:` } : {}),
     skipOnError: true,
     errorResponseBuilder: (_req, context) =>

@@ -26,10 +26,10 @@ export function instrumentTodos(repo: TodoRepository, system: string, metrics: M
   };
 
   return {
-    list: (query) => timed('list', () => repo.list(query)),
-    get: (id) => timed('get', () => repo.get(id)),
-    create: (todo) => timed('create', () => repo.create(todo)),
-    update: (id, patch) => timed('update', () => repo.update(id, patch)),
-    delete: (id) => timed('delete', () => repo.delete(id)),
+    list: (owner, query) => timed('list', () => repo.list(owner, query)),
+    get: (owner, id) => timed('get', () => repo.get(owner, id)),
+    create: (owner, todo, options) => timed('create', () => repo.create(owner, todo, options)),
+    update: (owner, id, patch, options) => timed('update', () => repo.update(owner, id, patch, options)),
+    delete: (owner, id, options) => timed('delete', () => repo.delete(owner, id, options)),
   };
 }

@@ -77,6 +77,8 @@ export function addRequestTelemetry(app: FastifyInstance, { logger, metrics, tra
       duration_ms: Math.round(reply.elapsedTime * 1000) / 1000,
       remote_addr: req.ip,
       user_agent: req.headers['user-agent'],
+      // Who called (never the token itself): what an operator needs to follow a user's requests.
+      owner: req.identity && req.identity.via !== 'none' ? req.identity.owner : undefined,
     };
     if (status >= 500) logger.error(line, 'request failed');
     else logger.info(line, 'request completed');

@@ -1,47 +1,49 @@
 // A TodoRepository that serves reads from the Redis cache and invalidates it on writes. It wraps any backend,
-// so the handlers never know whether a cache is there.
+// so the handlers never know whether a cache is there. Keys carry the owner: one owner's entries can never
+// answer another's read, and one owner's writes retire only that owner's list pages.
 import type { ListQuery, Todo, TodoPage, TodoRepository } from './repository.js';
 import type { RedisCache } from '../cache/redis-cache.js';
 
 export function cachedTodoRepository(repo: TodoRepository, cache: RedisCache): TodoRepository {
-  const listGeneration = cache.key('gen', 'list');
+  const owned = (owner: string) => encodeURIComponent(owner);
+  const listGeneration = (owner: string) => cache.key('gen', 'list', owned(owner));
   const todoGeneration = (id: number) => cache.key('gen', 'todo', id);
 
   return {
-    async list(query: ListQuery): Promise<TodoPage> {
+    async list(owner: string, query: ListQuery): Promise<TodoPage> {
       const filter = query.completed === undefined ? 'all' : String(query.completed);
-      const read = await cache.read(listGeneration, cache.key('list', filter, query.offset, query.limit));
+      const read = await cache.read(listGeneration(owner), cache.key('list', owned(owner), filter, query.offset, query.limit));
       if (read?.value) return JSON.parse(read.value) as TodoPage;
-      const page = await repo.list(query);
+      const page = await repo.list(owner, query);
       if (read) cache.write(read.key, JSON.stringify(page));
       return page;
     },
 
-    async get(id: number): Promise<Todo | undefined> {
-      const read = await cache.read(todoGeneration(id), cache.key('todo', id));
+    async get(owner: string, id: number): Promise<Todo | undefined> {
+      const read = await cache.read(todoGeneration(id), cache.key('todo', owned(owner), id));
       if (read?.value) return JSON.parse(read.value) as Todo;
-      const todo = await repo.get(id);
+      const todo = await repo.get(owner, id);
       // Only found todos are cached: a create needs no invalidation of a "not found".
       if (read && todo) cache.write(read.key, JSON.stringify(todo));
       return todo;
     },
 
-    async create(todo) {
-      const created = await repo.create(todo);
-      await cache.invalidate([listGeneration]);
+    async create(owner, todo, options) {
+      const created = await repo.create(owner, todo, options);
+      await cache.invalidate([listGeneration(owner)]);
       return created;
     },
 
-    async update(id, patch) {
-      const updated = await repo.update(id, patch);
-      if (updated) await cache.invalidate([todoGeneration(id), listGeneration]);
-      return updated;
+    async update(owner, id, patch, options) {
+      const result = await repo.update(owner, id, patch, options);
+      if ('todo' in result) await cache.invalidate([todoGeneration(id), listGeneration(owner)]);
+      return result;
     },
 
-    async delete(id) {
-      const deleted = await repo.delete(id);
-      if (deleted) await cache.invalidate([todoGeneration(id), listGeneration]);
-      return deleted;
+    async delete(owner, id, options) {
+      const result = await repo.delete(owner, id, options);
+      if ('todo' in result) await cache.invalidate([todoGeneration(id), listGeneration(owner)]);
+      return result;
     },
   };
 }

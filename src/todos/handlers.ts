@@ -1,9 +1,11 @@
 // Todo handlers: read the validated request, call the repository, shape the reference's envelopes.
 // Dependencies arrive by closure; the route list in src/routes.ts wires each handler to its schema.
+import { callerOf } from '../auth/authenticate.js';
 import { isoNow } from '../clock.js';
 import { invalidId, todoNotFound } from '../http/problem.js';
 import type { SchemaReply as Rep, SchemaRequest as Req } from '../http/types.js';
 import type { TodoRepository } from './repository.js';
+import { etagOf, settled, type WriteSafety } from './write-safety.js';
 import type { CreateTodoRoute, DeleteTodoRoute, GetTodoRoute, ListTodosRoute, UpdateTodoRoute } from './schemas.js';
 
 const DEFAULT_PAGE = 1;
@@ -29,14 +31,20 @@ export function parseId(raw: string): number {
 
 const now = isoNow;
 
-export function todoHandlers(todos: TodoRepository) {
+export interface TodoHandlerDeps {
+  todos: TodoRepository;
+  /** ETags, If-Match, If-None-Match and Idempotency-Key (src/todos/write-safety.ts). */
+  safety: WriteSafety;
+}
+
+export function todoHandlers({ todos, safety }: TodoHandlerDeps) {
   return {
     list: async (req: Req<typeof ListTodosRoute>) => {
       const { page: rawPage, limit: rawLimit, completed } = req.query;
       const page = Math.max(DEFAULT_PAGE, parseIntOr(rawPage, DEFAULT_PAGE));
       let limit = parseIntOr(rawLimit, DEFAULT_LIMIT);
       if (limit < 1 || limit > MAX_LIMIT) limit = DEFAULT_LIMIT;
-      const { items, total } = await todos.list({
+      const { items, total } = await todos.list(callerOf(req).owner, {
         offset: (page - 1) * limit,
         limit,
         completed: completed === undefined ? undefined : completed === 'true',
@@ -48,35 +56,38 @@ export function todoHandlers(todos: TodoRepository) {
       };
     },
 
-    get: async (req: Req<typeof GetTodoRoute>) => {
+    get: async (req: Req<typeof GetTodoRoute>, reply: Rep<typeof GetTodoRoute>) => {
       const id = parseId(req.params.id);
-      const todo = await todos.get(id);
+      const todo = await todos.get(callerOf(req).owner, id);
       if (!todo) throw todoNotFound(id);
+      reply.header('etag', etagOf(todo));
+      if (safety.notModified(req, todo)) return reply.code(304).send();
       return { todo, timestamp: now() };
     },
 
     create: async (req: Req<typeof CreateTodoRoute>, reply: Rep<typeof CreateTodoRoute>) => {
+      const owner = callerOf(req).owner;
       // Only the fields a client may set are read: no id, completed or timestamps from the body.
-      const todo = await todos.create({ title: req.body.title, description: req.body.description ?? '' });
-      return reply.code(201).send({ message: 'Todo created', todo, timestamp: now() });
+      const input = { title: req.body.title, description: req.body.description ?? '' };
+      return safety.once(req, reply, owner, 201, 'Todo created', (receipt) => todos.create(owner, input, { receipt }));
     },
 
-    update: async (req: Req<typeof UpdateTodoRoute>) => {
+    update: async (req: Req<typeof UpdateTodoRoute>, reply: Rep<typeof UpdateTodoRoute>) => {
       const id = parseId(req.params.id);
+      const owner = callerOf(req).owner;
+      const ifVersion = safety.ifMatch(req, id);
       const { title, description, completed } = req.body;
       // The reference's partial-update rules: empty or null title/description keep the stored value,
       // completed changes only when it is present.
       const patch = { title: title || undefined, description: description || undefined, completed: completed ?? undefined };
-      const todo = await todos.update(id, patch);
-      if (!todo) throw todoNotFound(id);
-      return { message: 'Todo updated', todo, timestamp: now() };
+      return safety.once(req, reply, owner, 200, 'Todo updated', async (receipt) => settled(await todos.update(owner, id, patch, { ifVersion, receipt }), id));
     },
 
-    remove: async (req: Req<typeof DeleteTodoRoute>) => {
+    remove: async (req: Req<typeof DeleteTodoRoute>, reply: Rep<typeof DeleteTodoRoute>) => {
       const id = parseId(req.params.id);
-      const todo = await todos.delete(id);
-      if (!todo) throw todoNotFound(id);
-      return { message: 'Todo deleted', todo, timestamp: now() };
+      const owner = callerOf(req).owner;
+      const ifVersion = safety.ifMatch(req, id);
+      return safety.once(req, reply, owner, 200, 'Todo deleted', async (receipt) => settled(await todos.delete(owner, id, { ifVersion, receipt }), id));
     },
   };
 }

@@ -3,13 +3,15 @@
 // the test then reads back over HTTP. No console error, no CSP violation, no request leaves 127.0.0.1, and the
 // screenshot (test-results/docs.png, gitignored) is not blank.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { client } from '../support/client.js';
-import { startService, type TestService } from '../support/helpers.js';
+import { MAIN, startService, type TestService } from '../support/helpers.js';
 
 // Debian's chromium by default; CHROMIUM_PATH names another (the GitHub workflow uses the runner's Chrome).
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -102,6 +104,40 @@ test('/docs renders the operations, "Try it out" creates a todo, and the page st
   assert.deepEqual(consoleErrors, [], 'no console error');
   assert.deepEqual(outside, [], 'no request left 127.0.0.1');
   assert.ok(requests.some((u) => u.endsWith('/openapi.json')), 'the page read the document from the service');
+});
+
+test('with AUTH_MODE=apikey, the "Authorize" button takes a key and "Try it out" creates the todo as its owner', { skip: missing, timeout: 60_000 }, async () => {
+  const secured = await startService({ AUTH_MODE: 'apikey' });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1600 } });
+  try {
+    const made = await promisify(execFile)(process.execPath, [MAIN, 'apikey', 'create', '--owner', 'docs-user'], { env: { PATH: process.env.PATH, DATABASE_URL: `sqlite:${secured.dbPath}` } });
+    const key = made.stdout.trimEnd().split('\n').at(-1)!;
+    const tab = await context.newPage();
+    await tab.goto(`${secured.url}/docs`);
+    await tab.waitForSelector('#operations-todos-createTodo', { timeout: 20_000 });
+    await tab.locator('.btn.authorize').first().click();
+    await tab.locator('.auth-container input').first().fill(key);
+    await tab.locator('.auth-btn-wrapper .modal-btn.authorize').first().click();
+    await tab.locator('.auth-btn-wrapper .btn-done, .modal-ux .close-modal').first().click();
+
+    const title = `authorized ${randomUUID()}`;
+    const block = tab.locator('#operations-todos-createTodo');
+    await block.locator('.opblock-summary-control').click();
+    const tryItOut = block.locator('.try-out__btn:not(.cancel)');
+    if (await tryItOut.count()) await tryItOut.click();
+    await block.locator('textarea.body-param__text').fill(JSON.stringify({ title }));
+    await block.locator('button.execute').click();
+    const status = block.locator('.live-responses-table tr.response .response-col_status').first();
+    await status.waitFor({ timeout: 15_000 });
+    assert.equal((await status.textContent())?.trim(), '201');
+
+    const mine = await fetch(`${secured.url}/api/todos?limit=100`, { headers: { authorization: `Bearer ${key}` } });
+    assert.ok(((await mine.json()) as { todos: { title: string }[] }).todos.some((t) => t.title === title), "the todo is the key owner's");
+    assert.equal(secured.logs.find((l) => l.method === 'POST' && l.status === 201)?.owner, 'docs-user');
+  } finally {
+    await context.close();
+    await secured.dispose();
+  }
 });
 
 /** A rendered page has many colours and contrast; a blank or failed one has one or two. */

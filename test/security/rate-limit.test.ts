@@ -3,10 +3,13 @@
 // its refused writes change nothing. Counted in memory, or in Redis so that the limit holds across replicas;
 // when Redis stops answering the limiter lets requests through (fail open), never a 5xx.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { assertProblem, freshRedisPrefix, http, redis, startService, waitFor, type TestService } from '../support/helpers.js';
+import { MAIN, assertProblem, freshRedisPrefix, http, redis, startService, waitFor, type TestService } from '../support/helpers.js';
 import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
+const run = promisify(execFile);
 const MAX = 5;
 const limited = { RATE_LIMIT_MAX: String(MAX), RATE_LIMIT_WINDOW_MS: '60000' };
 
@@ -69,6 +72,28 @@ describe('rate limit, in memory', () => {
     // And they spent nothing of the client's budget.
     assert.equal((await http(svc.url, 'GET', '/api/todos', { headers: client })).status, 200);
   });
+});
+
+test('an authenticated caller is counted by its owner: two owners from one address each have their budget', async () => {
+  const svc = await startService({ ...limited, AUTH_MODE: 'apikey' });
+  try {
+    // Made with the CLI, asynchronously: a blocked event loop would be this in-process service's too.
+    const keys: string[] = [];
+    for (const owner of ['owner-a', 'owner-b']) {
+      const { stdout } = await run(process.execPath, [MAIN, 'apikey', 'create', '--owner', owner], { env: { PATH: process.env.PATH, DATABASE_URL: `sqlite:${svc.dbPath}` } });
+      keys.push(stdout.trimEnd().split('\n').at(-1)!);
+    }
+    const statuses = async (key: string) => {
+      const out: number[] = [];
+      for (let i = 0; i < MAX + 1; i++) out.push((await http(svc.url, 'GET', '/api/todos', { headers: { authorization: `Bearer ${key}` } })).status);
+      return out;
+    };
+    const limitedOnce = [...Array(MAX).fill(200), 429];
+    assert.deepEqual(await statuses(keys[0]!), limitedOnce);
+    assert.deepEqual(await statuses(keys[1]!), limitedOnce, 'the second owner, from the same address, starts with a full budget');
+  } finally {
+    await svc.dispose();
+  }
 });
 
 describe('rate limit, in Redis', { skip: redis.skip }, () => {

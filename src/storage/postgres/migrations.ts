@@ -41,4 +41,81 @@ export const migrations: readonly Migration[] = [
         FOR EACH ROW EXECUTE FUNCTION todo_counts_maintain();
     `,
   },
+  {
+    version: 2,
+    name: 'owners_and_api_keys',
+    sql: `
+      -- Every todo belongs to an owner; the rows from before belong to the shared list of AUTH_MODE=none.
+      ALTER TABLE todos ADD COLUMN owner text NOT NULL DEFAULT 'anonymous';
+      ALTER TABLE todos ALTER COLUMN owner DROP DEFAULT;
+      DROP INDEX todos_completed_id;
+      CREATE INDEX todos_owner_id ON todos (owner, id);
+      CREATE INDEX todos_owner_completed_id ON todos (owner, completed, id);
+
+      -- The counts, per owner now.
+      DROP TRIGGER todos_counts ON todos;
+      DROP FUNCTION todo_counts_maintain();
+      DROP TABLE todo_counts;
+      CREATE TABLE todo_counts (
+        owner     text   PRIMARY KEY,
+        total     bigint NOT NULL,
+        completed bigint NOT NULL
+      );
+      INSERT INTO todo_counts (owner, total, completed)
+        SELECT owner, count(*), count(*) FILTER (WHERE completed) FROM todos GROUP BY owner;
+
+      CREATE FUNCTION todo_counts_maintain() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP = 'INSERT' THEN
+          INSERT INTO todo_counts (owner, total, completed) VALUES (NEW.owner, 1, NEW.completed::int)
+            ON CONFLICT (owner) DO UPDATE
+            SET total = todo_counts.total + 1, completed = todo_counts.completed + NEW.completed::int;
+        ELSIF TG_OP = 'DELETE' THEN
+          UPDATE todo_counts SET total = total - 1, completed = completed - OLD.completed::int WHERE owner = OLD.owner;
+        ELSIF NEW.completed IS DISTINCT FROM OLD.completed THEN
+          UPDATE todo_counts SET completed = completed + NEW.completed::int - OLD.completed::int WHERE owner = NEW.owner;
+        END IF;
+        RETURN NULL;
+      END $$;
+
+      CREATE TRIGGER todos_counts AFTER INSERT OR DELETE OR UPDATE OF completed ON todos
+        FOR EACH ROW EXECUTE FUNCTION todo_counts_maintain();
+
+      -- API keys: the SHA-256 of the secret part, never the key itself.
+      CREATE TABLE api_keys (
+        id            text        PRIMARY KEY,
+        owner         text        NOT NULL,
+        scopes        text        NOT NULL,
+        name          text        NOT NULL DEFAULT '',
+        secret_sha256 bytea       NOT NULL,
+        created_at    timestamptz NOT NULL DEFAULT now(),
+        revoked_at    timestamptz
+      );
+    `,
+  },
+  {
+    version: 3,
+    name: 'versions_and_idempotency_keys',
+    sql: `
+      -- Bumped by every update: what the ETag names, and what If-Match compares.
+      ALTER TABLE todos ADD COLUMN version integer NOT NULL DEFAULT 1;
+
+      -- Idempotency-Key: per owner; the answer is stored in the transaction of the write it answers. Times are
+      -- epoch milliseconds, as in SQLite.
+      CREATE TABLE idempotency_keys (
+        owner       text    NOT NULL,
+        key         text    NOT NULL,
+        fingerprint text    NOT NULL,
+        state       text    NOT NULL CHECK (state IN ('running', 'done')),
+        lease_until bigint  NOT NULL,
+        expires_at  bigint  NOT NULL,
+        status      integer,
+        message     text,
+        timestamp   text,
+        todo        text,
+        PRIMARY KEY (owner, key)
+      );
+      CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at);
+    `,
+  },
 ];

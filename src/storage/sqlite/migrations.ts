@@ -38,4 +38,75 @@ export const migrations: readonly Migration[] = [
       END;
     `,
   },
+  {
+    version: 2,
+    name: 'owners_and_api_keys',
+    sql: `
+      -- Every todo belongs to an owner; the rows from before belong to the shared list of AUTH_MODE=none.
+      ALTER TABLE todos ADD COLUMN owner TEXT NOT NULL DEFAULT 'anonymous';
+      DROP INDEX todos_completed_id;
+      CREATE INDEX todos_owner_id ON todos (owner, id);
+      CREATE INDEX todos_owner_completed_id ON todos (owner, completed, id);
+
+      -- The counts, per owner now.
+      DROP TRIGGER todos_count_insert;
+      DROP TRIGGER todos_count_delete;
+      DROP TRIGGER todos_count_update;
+      DROP TABLE todo_counts;
+      CREATE TABLE todo_counts (
+        owner     TEXT    PRIMARY KEY,
+        total     INTEGER NOT NULL,
+        completed INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      INSERT INTO todo_counts (owner, total, completed)
+        SELECT owner, count(*), coalesce(sum(completed), 0) FROM todos GROUP BY owner;
+      CREATE TRIGGER todos_count_insert AFTER INSERT ON todos BEGIN
+        INSERT INTO todo_counts (owner, total, completed) VALUES (NEW.owner, 1, NEW.completed)
+          ON CONFLICT (owner) DO UPDATE SET total = total + 1, completed = completed + NEW.completed;
+      END;
+      CREATE TRIGGER todos_count_delete AFTER DELETE ON todos BEGIN
+        UPDATE todo_counts SET total = total - 1, completed = completed - OLD.completed WHERE owner = OLD.owner;
+      END;
+      CREATE TRIGGER todos_count_update AFTER UPDATE OF completed ON todos
+        WHEN NEW.completed <> OLD.completed BEGIN
+        UPDATE todo_counts SET completed = completed + NEW.completed - OLD.completed WHERE owner = NEW.owner;
+      END;
+
+      -- API keys: the SHA-256 of the secret part, never the key itself.
+      CREATE TABLE api_keys (
+        id            TEXT PRIMARY KEY,
+        owner         TEXT NOT NULL,
+        scopes        TEXT NOT NULL,
+        name          TEXT NOT NULL DEFAULT '',
+        secret_sha256 BLOB NOT NULL,
+        created_at    TEXT NOT NULL,
+        revoked_at    TEXT
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
+    version: 3,
+    name: 'versions_and_idempotency_keys',
+    sql: `
+      -- Bumped by every update: what the ETag names, and what If-Match compares.
+      ALTER TABLE todos ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+
+      -- Idempotency-Key: per owner; the answer is stored in the transaction of the write it answers. Times are
+      -- epoch milliseconds.
+      CREATE TABLE idempotency_keys (
+        owner       TEXT    NOT NULL,
+        key         TEXT    NOT NULL,
+        fingerprint TEXT    NOT NULL,
+        state       TEXT    NOT NULL CHECK (state IN ('running', 'done')),
+        lease_until INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        status      INTEGER,
+        message     TEXT,
+        timestamp   TEXT,
+        todo        TEXT,
+        PRIMARY KEY (owner, key)
+      ) WITHOUT ROWID;
+      CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at);
+    `,
+  },
 ];
