@@ -11,11 +11,13 @@
 #                                          Node-API addon for each platform inside the package (no download)
 #          runtime-files (build platform)  keeps only the node_modules the bundle still require()s
 #          compile-cache (target platform) Node's module compile cache, made by the runtime's own Node
-#          final         (target platform) distroless Node.js 24 + the bundle + those node_modules + the cache
+#          image         (target platform) distroless Node.js 24 + the bundle + those node_modules + the cache
+#          node          (the default, last) runs it with Node;  bun (`--target bun`) with Bun 1.4.5 from npm
 # Multi-arch: `docker buildx build --platform linux/amd64,linux/arm64 .` — nothing here names an architecture.
 
 ARG NODE_IMAGE=node:24-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
+ARG BUN_VERSION=1.4.5
 
 # ---- build: the bundle (pure JavaScript, so it is built once on the build machine's own platform) ----------
 FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS build
@@ -71,8 +73,16 @@ ENV NODE_OPTIONS="--max-old-space-size=40 --max-semi-space-size=2" \
 USER 65532:65532
 RUN ["/nodejs/bin/node", "/compile-cache.mjs", "/app"]
 
-# ---- final -------------------------------------------------------------------------------------------------
-FROM ${RUNTIME_IMAGE}
+# ---- bun-binary (`--target bun` only): Bun from the npm registry's @oven/bun-linux-<arch> --------------------
+FROM ${NODE_IMAGE} AS bun-binary
+ARG TARGETARCH
+ARG BUN_VERSION
+RUN --mount=type=cache,target=/root/.npm,sharing=locked \
+    npm i --prefix /opt/bun --no-audit --no-fund "@oven/bun-linux-$([ "${TARGETARCH:-amd64}" = arm64 ] && echo aarch64 || echo x64)@${BUN_VERSION}" \
+ && cp /opt/bun/node_modules/@oven/bun-linux-*/bin/bun /bun
+
+# ---- image: everything but the runtime's command line; `node` (the default, last) and `bun` finish it -------
+FROM ${RUNTIME_IMAGE} AS image
 ARG BUILD_VERSION=""
 ARG BUILD_COMMIT=""
 ARG BUILD_DATE=""
@@ -106,10 +116,22 @@ ENV NODE_OPTIONS="--max-old-space-size=40 --max-semi-space-size=2" \
 
 USER 65532:65532
 EXPOSE 8080 9464
-# Exec form: Node is PID 1 and gets SIGTERM itself (the service drains and exits 0).
-ENTRYPOINT ["/nodejs/bin/node", "dist/main.cjs"]
 # `docker run IMAGE migrate` runs `node dist/main.cjs migrate`.
 CMD []
+
+# ---- bun (`docker build --target bun .`): the same bundle run by Bun ---------------------------------------
+# better-sqlite3's Node-API addon loads under Bun. Not the default (docs/DECISIONS.md, "Runtime and framework"):
+# Bun's memory under the seed's load test is ~56–60 MB anonymous against Node's ~45, too close to 64 MiB.
+FROM image AS bun
+COPY --from=bun-binary /bun /bun/bun
+ENTRYPOINT ["/bun/bun", "dist/main.cjs"]
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["/bun/bun", "dist/healthcheck.cjs"]
+
+# ---- node: the default image --------------------------------------------------------------------------------
+FROM image AS node
+# Exec form: Node is PID 1 and gets SIGTERM itself (the service drains and exits 0).
+ENTRYPOINT ["/nodejs/bin/node", "dist/main.cjs"]
 # No curl in distroless: the service checks itself (GET /livez on MANAGEMENT_PORT, else PORT; exit 0 or 1).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["/nodejs/bin/node", "dist/healthcheck.cjs"]
