@@ -84,9 +84,9 @@ function createFastify(config: Config, logger: Logger, lifecycle: Lifecycle): Ap
       });
     }
     const problem = toProblem(error);
-    if (problem.status >= 500) {
-      logger.error({ err: error, ...requestLogFields(req) }, 'unhandled error');
-    }
+    // A problem the service chose (503 overloaded, 503 keys unavailable) is a warning; anything else is a bug.
+    if (error instanceof HttpProblem && problem.status >= 500) logger.warn({ problem: problem.type, ...requestLogFields(req) }, problem.detail);
+    else if (problem.status >= 500) logger.error({ err: error, ...requestLogFields(req) }, 'unhandled error');
     return sendProblem(req, reply, problem);
   });
 
