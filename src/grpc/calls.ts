@@ -1,0 +1,133 @@
+// What wraps every call, as Connect interceptors (the counterpart of the REST hooks in src/app.ts):
+// - callTelemetry: the server span (W3C trace context from the metadata), the RPC metrics, one log line, and
+//   every error turned into its gRPC status (src/grpc/errors.ts);
+// - callGuard, for the todos: load shedding, the caller's identity and scope (the same Authenticator, from the
+//   `authorization` metadata), the same rate limit as REST, and no work begun past the call's deadline.
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { Code, ConnectError, createContextKey, type HandlerContext, type Interceptor } from '@connectrpc/connect';
+import type { Attributes } from '@opentelemetry/api';
+import { authorize, type Authenticator } from '../auth/authenticate.js';
+import type { Identity, Scope } from '../auth/identity.js';
+import { HttpProblem } from '../http/problem.js';
+import type { RateLimitedCaller } from '../http/protection.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { Tracing } from '../telemetry/tracing.js';
+import { codeName, isServerFault, toConnectError } from './errors.js';
+
+/** The caller of a call that passed the guard. */
+const callerKey = createContextKey<Identity | undefined>(undefined, { description: 'the caller' });
+/** The client's address (the connection's peer), set by the server for each call. */
+export const peerKey = createContextKey<string>('', { description: 'the peer address' });
+
+/** The caller of a todo call (the guard has run: a missing identity is a wiring bug, an INTERNAL). */
+export function callerOf(ctx: Pick<HandlerContext, 'values' | 'method'>): Identity {
+  const identity = ctx.values.get(callerKey);
+  if (!identity) throw new Error(`no caller on ${ctx.method.name}: the service has no guard`);
+  return identity;
+}
+
+/** A client's x-request-id is kept when it is short and plain (as REST keeps X-Request-Id); else a fresh UUID. */
+const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+
+/** gRPC, gRPC-Web or Connect, from the request's content type. */
+function protocolOf(contentType: string | null): 'grpc' | 'grpc-web' | 'connect' {
+  if (contentType?.startsWith('application/grpc-web')) return 'grpc-web';
+  if (contentType?.startsWith('application/grpc')) return 'grpc';
+  return 'connect';
+}
+
+export interface CallTelemetryDeps {
+  logger: Logger;
+  metrics: Metrics;
+  tracing: Tracing | undefined;
+}
+
+/** `log: false` for health checks, which the platform calls every few seconds (REST's probes are not logged either). */
+export function callTelemetry({ logger, metrics, tracing }: CallTelemetryDeps, options: { log: boolean }): Interceptor {
+  return (next) => async (req) => {
+    const started = performance.now();
+    const service = req.service.typeName;
+    const method = req.method.name;
+    const protocol = protocolOf(req.header.get('content-type'));
+    const header = req.header.get('x-request-id');
+    const requestId = header !== null && SANE_REQUEST_ID.test(header) ? header : randomUUID();
+    const trace = tracing?.startRequest(`${service}/${method}`, Object.fromEntries(req.header));
+
+    let error: ConnectError | undefined;
+    let cause: unknown;
+    try {
+      const res = trace ? await tracing!.runIn(trace.context, () => next(req)) : await next(req);
+      res.header.set('x-request-id', requestId);
+      return res;
+    } catch (thrown) {
+      cause = thrown;
+      error = toConnectError(thrown);
+      error.metadata.set('x-request-id', requestId);
+      throw error;
+    } finally {
+      const seconds = (performance.now() - started) / 1000;
+      const code = codeName(error?.code);
+      metrics.observeRpc(service, method, code, protocol, seconds);
+      const failed = isServerFault(error?.code);
+      if (trace) {
+        const attributes: Attributes = {
+          'rpc.system': 'grpc',
+          'rpc.service': service,
+          'rpc.method': method,
+          'rpc.grpc.status_code': error?.code ?? 0,
+          'client.address': req.contextValues.get(peerKey),
+        };
+        trace.span.setAttributes(attributes);
+        if (failed) trace.span.setStatus({ code: 2, message: error!.rawMessage }); // SpanStatusCode.ERROR
+        if (cause !== undefined && failed) trace.span.recordException(cause as Error);
+        trace.span.end();
+      }
+      if (options.log || failed) {
+        const ids = trace?.span.spanContext();
+        const identity = req.contextValues.get(callerKey);
+        const line = {
+          request_id: requestId,
+          trace_id: ids?.traceId,
+          span_id: ids?.spanId,
+          protocol,
+          rpc: `${service}/${method}`,
+          code,
+          duration_ms: Math.round(seconds * 1e6) / 1000,
+          remote_addr: req.contextValues.get(peerKey),
+          user_agent: req.header.get('user-agent') ?? undefined,
+          owner: identity && identity.via !== 'none' ? identity.owner : undefined,
+        };
+        // An unexpected error is logged with its stack; the client only gets INTERNAL.
+        if (failed) logger.error({ ...line, err: cause instanceof ConnectError || cause instanceof HttpProblem ? undefined : cause }, 'rpc failed');
+        else logger.info(line, 'rpc completed');
+      }
+    }
+  };
+}
+
+export interface CallGuardDeps {
+  authenticator: Authenticator;
+  /** The scope each method needs, by its name in the generated service (`getTodo`). */
+  scopes: Record<string, Scope>;
+  /** The API's rate limit (undefined: off). */
+  rateLimit: ((caller: RateLimitedCaller) => Promise<void>) | undefined;
+  /** True while the server sheds load. */
+  overloaded: () => boolean;
+  overloadedError: () => HttpProblem;
+}
+
+export function callGuard({ authenticator, scopes, rateLimit, overloaded, overloadedError }: CallGuardDeps): Interceptor {
+  return (next) => async (req) => {
+    if (overloaded()) throw overloadedError();
+    const scope = scopes[req.method.localName];
+    if (scope === undefined) throw new Error(`no scope for ${req.method.name}`);
+    const identity = await authorize(authenticator, req.header.get('authorization') ?? undefined, scope);
+    req.contextValues.set(callerKey, identity);
+    await rateLimit?.({ identity, ip: req.contextValues.get(peerKey) });
+    // A call whose deadline has passed (or whose client has gone) starts no work: nothing is half-done for it.
+    if (req.signal.aborted) throw ConnectError.from(req.signal.reason, Code.DeadlineExceeded);
+    return next(req);
+  };
+}

@@ -1,0 +1,94 @@
+// The gRPC listener (GRPC_PORT): an HTTP/2 cleartext server (TLS is the ingress's job) whose requests go to the
+// Connect adapter, which speaks gRPC, gRPC-Web and the Connect protocol. The services are listed in
+// src/routes.ts (addRpcServices). Closing drains it like the API: health watchers are told NOT_SERVING and end,
+// every connection gets a GOAWAY and finishes the calls it has in flight, and what is left after
+// SHUTDOWN_TIMEOUT_MS is cut.
+import { createServer, type Http2ServerResponse, type Http2Session } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { createContextValues } from '@connectrpc/connect';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import type { App, AppDeps } from '../deps.js';
+import { addRpcServices, readinessOf } from '../routes.js';
+import { readiness } from '../ops/probes.js';
+import { TODO_BODY_LIMIT } from '../todos/schemas.js';
+import { peerKey } from './calls.js';
+import { TodoService } from './gen/todo/v1/todo_pb.js';
+import { healthService } from './health.js';
+
+export interface GrpcServer {
+  listen(port: number, host: string): Promise<number>;
+  /** Tells the health watchers at once that readiness changed (SIGTERM). */
+  readinessChanged(): void;
+  close(): Promise<void>;
+}
+
+/** Concurrent calls per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); Node's default is unbounded. */
+const MAX_CONCURRENT_STREAMS = 100;
+
+export function createGrpcServer(deps: AppDeps, app: App): GrpcServer {
+  const { config, logger } = deps;
+  const ready = readinessOf(deps);
+  const health = healthService(async () => (await readiness(ready)).failed.length === 0, ['', TodoService.typeName]);
+  const handler = connectNodeAdapter({
+    routes: (router) => addRpcServices(router, deps, { app, health }),
+    // A message larger than the REST body limit is refused (RESOURCE_EXHAUSTED) before it is parsed.
+    readMaxBytes: config.bodyLimit ?? TODO_BODY_LIMIT,
+    contextValues: (req) => createContextValues().set(peerKey, req.socket.remoteAddress ?? ''),
+  });
+  const server = createServer({ settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS } }, (req, res) => {
+    encodeGrpcMessageAsSpecified(res);
+    handler(req, res);
+  });
+  if (config.limits.maxConnections > 0) server.maxConnections = config.limits.maxConnections;
+  const sessions = new Set<Http2Session>();
+  server.on('session', (session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
+  // A client that breaks the protocol loses its connection; the server goes on.
+  server.on('sessionError', (error) => logger.debug({ err: error.message }, 'grpc: connection error'));
+
+  return {
+    listen: (port, host) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+      }),
+    readinessChanged: () => health.refresh(),
+    async close() {
+      health.drain();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const session of sessions) session.close();
+      const cut = setTimeout(() => {
+        for (const session of sessions) session.destroy();
+      }, config.shutdownTimeoutMs);
+      await closed;
+      clearTimeout(cut);
+    },
+  };
+}
+
+/**
+ * The status message (`grpc-message`) percent-encoded as the gRPC specification says: only `%` and bytes outside
+ * printable ASCII. Connect encodes it as a URI component (`:` → `%3A`), which grpc-js decodes with decodeURI and so
+ * shows as is ("The request is not valid%3A title …"); encoded this way every client reads the same message.
+ */
+function encodeGrpcMessageAsSpecified(res: Http2ServerResponse): void {
+  const addTrailers = res.addTrailers.bind(res);
+  res.addTrailers = (trailers) => {
+    const message = trailers['grpc-message'];
+    if (typeof message === 'string') trailers['grpc-message'] = percentEncode(safeDecode(message));
+    addTrailers(trailers);
+  };
+}
+
+const safeDecode = (value: string) => {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+};
+
+const percentEncode = (text: string) =>
+  [...Buffer.from(text, 'utf8')].map((byte) => (byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
