@@ -13,8 +13,9 @@ type Answer = NonNullable<MessageInitShape<typeof ServerReflectionResponseSchema
 export function serverReflection(files: DescFile[]): ServiceImpl<typeof ServerReflection> {
   const byName = new Map<string, DescFile>();
   const add = (file: DescFile): void => {
-    if (byName.has(file.name)) return;
-    byName.set(file.name, file);
+    // file.name has no `.proto` suffix; the descriptor's name is the path clients ask for.
+    if (byName.has(file.proto.name)) return;
+    byName.set(file.proto.name, file);
     file.dependencies.forEach(add);
   };
   files.forEach(add);
