@@ -38,8 +38,10 @@ RUN npm run build
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /src
 COPY package.json package-lock.json ./
+# --ignore-scripts: nothing needs building; npm would otherwise run node-gyp for better-sqlite3's binding.gyp and
+# download Node's headers, which a machine without nodejs.org cannot.
 RUN --mount=type=cache,target=/root/.npm,sharing=locked \
-    npm ci --omit=dev --no-audit --no-fund
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 # ---- runtime-files: /out/app is exactly what the final image gets under /app -------------------------------
 FROM build AS runtime-files

@@ -16,7 +16,7 @@ import { addProblemSchema, registerOpenApi } from './http/openapi.js';
 import { fieldErrors, invalidRequest } from './http/validation.js';
 import { addCrossSiteWriteGuard, addOverloadShedding, addRateLimit, addSecurityHeaders, connectionOptions } from './http/protection.js';
 import { addDocsRoutes, addProbeRoutes, addRoutes } from './routes.js';
-import { StorageUnavailableError } from './storage/errors.js';
+import { StorageFullError, StorageUnavailableError } from './storage/errors.js';
 import type { Logger } from './telemetry/logger.js';
 import { TODO_BODY_LIMIT } from './todos/schemas.js';
 
@@ -74,6 +74,16 @@ function createFastify(config: Config, logger: Logger, lifecycle: Lifecycle): Ap
         detail: 'The database is unavailable right now; retry shortly.',
       });
     }
+    if (error instanceof StorageFullError) {
+      logger.error({ err: error, ...requestLogFields(req) }, 'storage full: writes fail until disk space is freed');
+      return sendProblem(req, reply, {
+        status: 507,
+        type: ProblemType.storageFull,
+        title: 'Storage full',
+        detail: 'The database has no disk space left for this write; nothing was stored. Reads still work; retry later.',
+        headers: { 'retry-after': '30' },
+      });
+    }
     const problem = toProblem(error);
     if (problem.status >= 500) {
       logger.error({ err: error, ...requestLogFields(req) }, 'unhandled error');
@@ -112,7 +122,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     origin: config.cors.origins,
     credentials: config.cors.credentials,
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    exposedHeaders: ['X-Request-Id', 'Content-Length', 'traceresponse', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'WWW-Authenticate'],
+    exposedHeaders: ['X-Request-Id', 'Content-Length', 'traceresponse', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'WWW-Authenticate', 'ETag', 'Idempotent-Replayed'],
     maxAge: 12 * 60 * 60,
     strictPreflight: false, // an OPTIONS without preflight headers gets 204 + Allow-Methods, not a text/plain 400
   });

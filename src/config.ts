@@ -71,6 +71,8 @@ export const ConfigSchema = Type.Object({
   OVERLOAD_HEAP_RATIO: Type.Number({ minimum: 0, maximum: 1, default: 0.9, description: 'Shed load (503 + Retry-After) while the V8 heap in use is above this share of its limit; 0 turns it off.' }),
   OVERLOAD_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1000, description: 'Shed load (503 + Retry-After) while the mean event-loop delay is above this; 0 turns it off.' }),
   DOCS_ENABLED: Type.Boolean({ default: true, description: '`false`: no docs page and no OpenAPI document (`/docs`, `/openapi.json`, `/openapi.yaml` answer 404).' }),
+  REQUIRE_IF_MATCH: Type.Boolean({ default: false, description: '`true`: PUT, PATCH and DELETE without `If-Match` are refused with 428 (lost updates become impossible, but Go-era clients that send none stop working).' }),
+  IDEMPOTENCY_TTL_SECONDS: Type.Integer({ minimum: 1, default: 86_400, description: 'How long an `Idempotency-Key` is remembered: a repeat within it gets the stored answer; after it, the request runs again.' }),
   AUTH_MODE: Type.Union([Type.Literal('none'), Type.Literal('jwt'), Type.Literal('apikey')], {
     default: 'none',
     description: '`none`: one shared list, no credentials (the Go contract). `jwt`: OAuth 2 / OIDC access tokens or API keys as `Authorization: Bearer`. `apikey`: API keys only.',
@@ -140,6 +142,7 @@ export interface Config {
     overloadEventLoopDelayMs: number;
   };
   docsEnabled: boolean;
+  writes: { requireIfMatch: boolean; idempotencyTtlMs: number };
   auth: {
     mode: 'none' | 'jwt' | 'apikey';
     /** Set in `jwt` mode. */
@@ -248,6 +251,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       overloadEventLoopDelayMs: c.OVERLOAD_EVENT_LOOP_DELAY_MS,
     },
     docsEnabled: c.DOCS_ENABLED,
+    writes: { requireIfMatch: c.REQUIRE_IF_MATCH, idempotencyTtlMs: c.IDEMPOTENCY_TTL_SECONDS * 1000 },
     auth: {
       mode: c.AUTH_MODE,
       jwt:

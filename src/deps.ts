@@ -15,13 +15,15 @@ import type { Lifecycle, ReadinessCheck } from './ops/probes.js';
 import type { Logger } from './telemetry/logger.js';
 import type { Metrics } from './telemetry/metrics.js';
 import type { Tracing } from './telemetry/tracing.js';
-import type { TodoRepository } from './todos/repository.js';
+import type { IdempotencyStore, TodoRepository } from './todos/repository.js';
 
 export interface AppDeps {
   config: Config;
   logger: Logger;
   /** The todo repository to serve from (instrumented, and cached when Redis is configured). */
   todos: TodoRepository;
+  /** Where Idempotency-Keys and their answers are kept (the database). */
+  idempotency: IdempotencyStore;
   /** Who is calling: the shared identity (AUTH_MODE=none), or a verified token or API key. */
   authenticator: Authenticator;
   build: BuildInfo;

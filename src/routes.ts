@@ -17,6 +17,7 @@ import { LivezRoute, MetricsRoute, ReadyzRoute, RuntimeRoute, probeHandlers, typ
 import { systemHandlers } from './ops/handlers.js';
 import { HealthRoute, InfoRoute } from './ops/schemas.js';
 import { todoHandlers, trimTitle } from './todos/handlers.js';
+import { writeSafety } from './todos/write-safety.js';
 import {
   CreateTodoRoute,
   DeleteTodoRoute,
@@ -26,14 +27,15 @@ import {
 } from './todos/schemas.js';
 
 /** The API: service info, health, and the todos (each todo route names the scope its caller needs). */
-export function addRoutes(app: App, { config, todos: repository, build }: AppDeps): void {
+export function addRoutes(app: App, deps: AppDeps): void {
+  const { config, todos: repository, build } = deps;
   const system = systemHandlers({
     env: config.env,
     version: config.version ?? build.version,
     build,
     endpoints: app.routeTable.endpoints,
   });
-  const todos = todoHandlers(repository);
+  const todos = todoHandlers({ todos: repository, safety: writeSafetyOf(deps) });
   // With authentication on, the document says so: the Bearer scheme and the 401/403 of each todo operation.
   const secured = <S extends { response: object }>(schema: S): S =>
     config.auth.mode === 'none' ? schema : { ...schema, security: [{ bearer: [] }], response: { ...schema.response, ...problemResponses(401, 403) } };
@@ -82,10 +84,20 @@ export function addRpcServices(router: ConnectRouter, deps: AppDeps, { app, heal
   });
   const telemetry = callTelemetry(deps, { log: true });
 
-  router.service(TodoService, todoService(deps.todos), { interceptors: [telemetry, guard] });
+  router.service(TodoService, todoService(deps.todos, writeSafetyOf(deps)), { interceptors: [telemetry, guard] });
   router.service(Health, health.impl, { interceptors: [callTelemetry(deps, { log: false })] });
   router.service(ServerReflection, serverReflection([file_todo_v1_todo, file_grpc_health_v1_health, file_grpc_reflection_v1_reflection]), {
     interceptors: [telemetry],
+  });
+}
+
+/** ETags, If-Match and Idempotency-Key, for REST and gRPC alike. */
+function writeSafetyOf({ config, idempotency }: AppDeps) {
+  return writeSafety({
+    idempotency,
+    ttlMs: config.writes.idempotencyTtlMs,
+    leaseMs: config.limits.requestTimeoutMs, // no request runs longer: a holder gone past it has died
+    requireIfMatch: config.writes.requireIfMatch,
   });
 }
 

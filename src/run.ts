@@ -53,6 +53,8 @@ export async function run(options: RunOptions = {}): Promise<Service> {
   }
 }
 
+const IDEMPOTENCY_PURGE_MS = 10 * 60_000;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function start(options: RunOptions, ownsProcess: boolean): Promise<Service> {
@@ -129,7 +131,13 @@ async function open(config: Config, version: string, logger: Logger, closers: Cl
   if (cache) checks.push({ name: 'redis', critical: config.readinessRequiresRedis, check: () => cache.ping() });
   if (config.auth.mode === 'jwt') checks.push({ name: 'identity provider', critical: true, check: () => authenticator.ready() });
 
-  const deps = { config, logger, todos, authenticator, build: buildInfo, metrics, tracing, lifecycle, checks };
+  // Expired Idempotency-Keys are deleted now and then (a lookup treats them as absent anyway).
+  const purge = setInterval(() => {
+    storage.idempotency.purgeExpired().catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'idempotency keys: purge failed'));
+  }, IDEMPOTENCY_PURGE_MS).unref();
+  closers.push('idempotency purge', () => clearInterval(purge));
+
+  const deps = { config, logger, todos, idempotency: storage.idempotency, authenticator, build: buildInfo, metrics, tracing, lifecycle, checks };
   const app = await buildApp(deps);
   const management = config.managementPort === undefined ? undefined : buildManagementApp(deps);
   // gRPC's code is loaded only when its port is configured.

@@ -70,7 +70,7 @@ export function callTelemetry({ logger, metrics, tracing }: CallTelemetryDeps, o
       const seconds = (performance.now() - started) / 1000;
       const code = codeName(error?.code);
       metrics.observeRpc(service, method, code, protocol, seconds);
-      const failed = isServerFault(error?.code);
+      const failed = isServerFault(error?.code, cause);
       if (trace) {
         const attributes: Attributes = {
           'rpc.system': 'grpc',

@@ -12,9 +12,14 @@ export const ProblemType = {
   todoNotFound: 'urn:todo-service:problem:todo-not-found',
   notReady: 'urn:todo-service:problem:not-ready',
   unavailable: 'urn:todo-service:problem:storage-unavailable',
+  storageFull: 'urn:todo-service:problem:storage-full',
   overloaded: 'urn:todo-service:problem:overloaded',
   rateLimited: 'urn:todo-service:problem:rate-limited',
   crossSite: 'urn:todo-service:problem:cross-site-request',
+  preconditionFailed: 'urn:todo-service:problem:precondition-failed',
+  preconditionRequired: 'urn:todo-service:problem:precondition-required',
+  requestInProgress: 'urn:todo-service:problem:request-in-progress',
+  idempotencyKeyReused: 'urn:todo-service:problem:idempotency-key-reused',
   unauthorized: 'urn:todo-service:problem:unauthorized',
   insufficientScope: 'urn:todo-service:problem:insufficient-scope',
 } as const;
@@ -72,12 +77,17 @@ const STATUS_TITLES: Record<number, string> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   408: 'Request Timeout',
+  409: 'Conflict',
+  412: 'Precondition Failed',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  428: 'Precondition Required',
   429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
+  507: 'Insufficient Storage',
 };
 
 export function statusTitle(status: number): string {
@@ -120,11 +130,24 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
     'reads, `todos:write` for writes), or a write came from a browser page of a site `CORS_ORIGINS` does not allow ' +
     '(`urn:todo-service:problem:cross-site-request`). Nothing was changed.',
   404: 'No todo with that id (`urn:todo-service:problem:todo-not-found`).',
+  409:
+    'A request with the same `Idempotency-Key` is still being processed (`urn:todo-service:problem:request-in-progress`); ' +
+    'retry after `Retry-After` seconds to get its answer.',
+  412:
+    'The todo changed since the version `If-Match` names (`urn:todo-service:problem:precondition-failed`): nothing was ' +
+    'written; the `ETag` header is the current version. Read it again, then retry.',
+  422:
+    'This `Idempotency-Key` was used for a different request (method, path or body; ' +
+    '`urn:todo-service:problem:idempotency-key-reused`).',
+  428: 'The server requires `If-Match` on this write (`REQUIRE_IF_MATCH=true`; `urn:todo-service:problem:precondition-required`).',
   413: 'The body is larger than the limit: a few KiB above the largest valid todo body (32 KiB), or `BODY_LIMIT_BYTES`.',
   429:
     'This client sent more than `RATE_LIMIT_MAX` requests in `RATE_LIMIT_WINDOW_MS` ' +
     '(`urn:todo-service:problem:rate-limited`). Retry after `Retry-After` seconds.',
   500: 'An unexpected error. The body names no internals; the log line with the same `request_id` has the details.',
+  507:
+    'The database has no disk space left (`urn:todo-service:problem:storage-full`): nothing was written; reads go on. ' +
+    'Retry after `Retry-After` seconds.',
   503:
     'The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`), ' +
     'or the server is overloaded (`urn:todo-service:problem:overloaded`). Retry after `Retry-After` seconds.',
@@ -145,8 +168,15 @@ const WWW_AUTHENTICATE = {
   'www-authenticate': { type: 'string', description: 'The RFC 6750 Bearer challenge: `error` and `error_description` say why.' },
 };
 
+const RETRY_LATER = { 'retry-after': { type: 'integer', minimum: 0, description: 'Seconds to wait before retrying.', examples: [30] } };
+
+const ETAG = { etag: { type: 'string', description: 'The current version of the todo.', examples: ['"7.3"'] } };
+
 const HEADERS_OF: Record<number, Record<string, unknown>> = {
   401: WWW_AUTHENTICATE,
+  409: RETRY_AFTER,
+  412: ETAG,
+  507: RETRY_LATER,
   429: { ...RETRY_AFTER, ...RATE_LIMIT_HEADERS },
   503: RETRY_AFTER,
 };

@@ -7,6 +7,14 @@ export class StorageUnavailableError extends Error {
   }
 }
 
+/** The database's disk is full: writes fail until space is freed, reads go on. A 507 with Retry-After. */
+export class StorageFullError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StorageFullError';
+  }
+}
+
 /** Throws when the database has migrations this build does not know: running on it could corrupt data. */
 export function assertKnownVersions(applied: Iterable<number>, known: readonly { version: number }[]): void {
   const newest = Math.max(0, ...known.map((m) => m.version));

@@ -1,7 +1,7 @@
 // What a storage backend hands to the rest of the service: the repositories, schema migrations, a health
 // check, and close(). SQLite and PostgreSQL both implement it.
 import type { ApiKeyStore } from '../auth/api-key-store.js';
-import type { TodoRepository } from '../todos/repository.js';
+import type { IdempotencyStore, TodoRepository } from '../todos/repository.js';
 
 export interface Migration {
   version: number;
@@ -20,6 +20,7 @@ export interface Storage {
   readonly kind: 'sqlite' | 'postgres';
   readonly todos: TodoRepository;
   readonly apiKeys: ApiKeyStore;
+  readonly idempotency: IdempotencyStore;
   /** Todos stored, over all owners (the todos_stored metric). */
   countTodos(): Promise<number>;
   /** Every known migration with its state; throws when the database has versions this build does not know. */

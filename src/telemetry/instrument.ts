@@ -28,8 +28,8 @@ export function instrumentTodos(repo: TodoRepository, system: string, metrics: M
   return {
     list: (owner, query) => timed('list', () => repo.list(owner, query)),
     get: (owner, id) => timed('get', () => repo.get(owner, id)),
-    create: (owner, todo) => timed('create', () => repo.create(owner, todo)),
-    update: (owner, id, patch) => timed('update', () => repo.update(owner, id, patch)),
-    delete: (owner, id) => timed('delete', () => repo.delete(owner, id)),
+    create: (owner, todo, options) => timed('create', () => repo.create(owner, todo, options)),
+    update: (owner, id, patch, options) => timed('update', () => repo.update(owner, id, patch, options)),
+    delete: (owner, id, options) => timed('delete', () => repo.delete(owner, id, options)),
   };
 }

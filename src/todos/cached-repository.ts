@@ -28,22 +28,22 @@ export function cachedTodoRepository(repo: TodoRepository, cache: RedisCache): T
       return todo;
     },
 
-    async create(owner, todo) {
-      const created = await repo.create(owner, todo);
+    async create(owner, todo, options) {
+      const created = await repo.create(owner, todo, options);
       await cache.invalidate([listGeneration(owner)]);
       return created;
     },
 
-    async update(owner, id, patch) {
-      const updated = await repo.update(owner, id, patch);
-      if (updated) await cache.invalidate([todoGeneration(id), listGeneration(owner)]);
-      return updated;
+    async update(owner, id, patch, options) {
+      const result = await repo.update(owner, id, patch, options);
+      if ('todo' in result) await cache.invalidate([todoGeneration(id), listGeneration(owner)]);
+      return result;
     },
 
-    async delete(owner, id) {
-      const deleted = await repo.delete(owner, id);
-      if (deleted) await cache.invalidate([todoGeneration(id), listGeneration(owner)]);
-      return deleted;
+    async delete(owner, id, options) {
+      const result = await repo.delete(owner, id, options);
+      if ('todo' in result) await cache.invalidate([todoGeneration(id), listGeneration(owner)]);
+      return result;
     },
   };
 }

@@ -5,6 +5,7 @@ import { isoNow } from '../clock.js';
 import { invalidId, todoNotFound } from '../http/problem.js';
 import type { SchemaReply as Rep, SchemaRequest as Req } from '../http/types.js';
 import type { TodoPatch, TodoRepository } from './repository.js';
+import { etagOf, settled, type WriteSafety } from './write-safety.js';
 import type { CreateTodoRoute, DeleteTodoRoute, GetTodoRoute, ListTodosRoute, UpdateTodoRoute } from './schemas.js';
 
 const DEFAULT_PAGE = 1;
@@ -30,7 +31,13 @@ export function parseId(raw: string): number {
 
 const now = isoNow;
 
-export function todoHandlers(todos: TodoRepository) {
+export interface TodoHandlerDeps {
+  todos: TodoRepository;
+  /** ETags, If-Match, If-None-Match and Idempotency-Key (src/todos/write-safety.ts). */
+  safety: WriteSafety;
+}
+
+export function todoHandlers({ todos, safety }: TodoHandlerDeps) {
   return {
     list: async (req: Req<typeof ListTodosRoute>) => {
       const { page: rawPage, limit: rawLimit, completed } = req.query;
@@ -47,31 +54,35 @@ export function todoHandlers(todos: TodoRepository) {
       };
     },
 
-    get: async (req: Req<typeof GetTodoRoute>) => {
+    get: async (req: Req<typeof GetTodoRoute>, reply: Rep<typeof GetTodoRoute>) => {
       const id = parseId(req.params.id);
       const todo = await todos.get(callerOf(req).owner, id);
       if (!todo) throw todoNotFound(id);
+      reply.header('etag', etagOf(todo));
+      if (safety.notModified(req, todo)) return reply.code(304).send();
       return { todo, timestamp: now() };
     },
 
     create: async (req: Req<typeof CreateTodoRoute>, reply: Rep<typeof CreateTodoRoute>) => {
+      const owner = callerOf(req).owner;
       // Only the fields a client may set are read: no id, completed or timestamps from the body.
-      const todo = await todos.create(callerOf(req).owner, { title: req.body.title, description: req.body.description ?? '' });
-      return reply.code(201).send({ message: 'Todo created', todo, timestamp: now() });
+      const input = { title: req.body.title, description: req.body.description ?? '' };
+      return safety.once(req, reply, owner, 201, 'Todo created', (receipt) => todos.create(owner, input, { receipt }));
     },
 
-    update: async (req: Req<typeof UpdateTodoRoute>) => {
+    update: async (req: Req<typeof UpdateTodoRoute>, reply: Rep<typeof UpdateTodoRoute>) => {
       const id = parseId(req.params.id);
-      const todo = await todos.update(callerOf(req).owner, id, patchOf(req.body));
-      if (!todo) throw todoNotFound(id);
-      return { message: 'Todo updated', todo, timestamp: now() };
+      const owner = callerOf(req).owner;
+      const ifVersion = safety.ifMatch(req, id);
+      const patch = patchOf(req.body);
+      return safety.once(req, reply, owner, 200, 'Todo updated', async (receipt) => settled(await todos.update(owner, id, patch, { ifVersion, receipt }), id));
     },
 
-    remove: async (req: Req<typeof DeleteTodoRoute>) => {
+    remove: async (req: Req<typeof DeleteTodoRoute>, reply: Rep<typeof DeleteTodoRoute>) => {
       const id = parseId(req.params.id);
-      const todo = await todos.delete(callerOf(req).owner, id);
-      if (!todo) throw todoNotFound(id);
-      return { message: 'Todo deleted', todo, timestamp: now() };
+      const owner = callerOf(req).owner;
+      const ifVersion = safety.ifMatch(req, id);
+      return safety.once(req, reply, owner, 200, 'Todo deleted', async (receipt) => settled(await todos.delete(owner, id, { ifVersion, receipt }), id));
     },
   };
 }

@@ -10,6 +10,8 @@ export interface Todo {
   completed: boolean;
   created_at: string;
   updated_at: string;
+  /** Bumped by every update, in the same statement: what the ETag names (never in the JSON body). */
+  version: number;
 }
 
 export interface NewTodo {
@@ -36,10 +38,49 @@ export interface TodoPage {
   total: number;
 }
 
+/** What a write waits for and leaves behind, besides the todo itself. */
+export interface WriteOptions {
+  /** If-Match: write only when the todo's version is one of these, decided in the write's own statement. */
+  ifVersion?: readonly number[] | undefined;
+  /** Idempotency-Key: the response to keep for repeats, stored in the same transaction as the write. */
+  receipt?: Receipt | undefined;
+}
+
+/** The answer an Idempotency-Key replays: status, message and timestamp of the envelope; the todo comes from the write. */
+export interface Receipt {
+  owner: string;
+  key: string;
+  status: number;
+  message: string;
+  timestamp: string;
+}
+
+/** An update or delete: done, no such todo (for this owner), or refused by If-Match (with the todo as it is). */
+export type WriteResult = { todo: Todo } | { missing: true } | { stale: Todo };
+
 export interface TodoRepository {
   list(owner: string, query: ListQuery): Promise<TodoPage>;
   get(owner: string, id: number): Promise<Todo | undefined>;
-  create(owner: string, todo: NewTodo): Promise<Todo>;
-  update(owner: string, id: number, patch: TodoPatch): Promise<Todo | undefined>;
-  delete(owner: string, id: number): Promise<Todo | undefined>;
+  create(owner: string, todo: NewTodo, options?: WriteOptions): Promise<Todo>;
+  update(owner: string, id: number, patch: TodoPatch, options?: WriteOptions): Promise<WriteResult>;
+  delete(owner: string, id: number, options?: WriteOptions): Promise<WriteResult>;
 }
+
+/** Idempotency keys: who holds one, and what to answer a repeat with. Keys are per owner, and expire. */
+export interface IdempotencyStore {
+  /**
+   * Takes the key for a first request (or one whose earlier holder expired or gave up), or says what a repeat
+   * gets: the stored answer, "still running" (409), or "used for another request" (422).
+   */
+  claim(owner: string, key: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<Claim>;
+  /** Gives a key back after a request that stored nothing (it failed): a repeat runs again. */
+  release(owner: string, key: string): Promise<void>;
+  /** Deletes expired keys; returns how many. */
+  purgeExpired(): Promise<number>;
+}
+
+export type Claim =
+  | { claimed: true }
+  | { replay: { status: number; message: string; timestamp: string; todo: Todo } }
+  | { running: true }
+  | { mismatch: true };

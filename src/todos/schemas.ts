@@ -71,9 +71,30 @@ const TodoEnvelope = (description: string) =>
 // Every todo operation reads or writes the database: besides its own problems it may answer 500 (a bug) and
 // 503 (PostgreSQL does not answer, or the server sheds load; with Retry-After), and 429 past the rate limit.
 const STORAGE_PROBLEMS = [429, 500, 503] as const;
-// A write (a DELETE may carry a body too: it is read, bounded, then ignored) can be too large (413), or come from
-// a browser page of a site CORS does not allow (403).
-const BODY_PROBLEMS = [403, 413] as const;
+// A write (a DELETE may carry a body too: it is read, bounded, then ignored) can be too large (413), come from a
+// browser page of a site CORS does not allow (403), or find the database's disk full (507).
+const BODY_PROBLEMS = [403, 413, 507] as const;
+
+// Request headers the write operations read (the document lists them; absent, the Go contract is unchanged).
+const IF_MATCH = Type.Optional(
+  Type.String({ description: 'Write only if the todo still has this ETag (`"<id>.<version>"`, from an earlier response), else 412. `*`: any version.', examples: ['"7.3"'] }),
+);
+const IDEMPOTENCY_KEY = Type.Optional(
+  Type.String({ minLength: 1, maxLength: 257, description: 'A unique key (a UUID) for this write: a retry with the same key and body gets the first answer instead of writing again.', examples: ['"3f0e4c2a-8d0b-4f5e-9a51-1d2b7b6c4e10"'] }),
+);
+const WriteHeaders = Type.Object({ 'if-match': IF_MATCH, 'idempotency-key': IDEMPOTENCY_KEY });
+const CreateHeaders = Type.Object({ 'idempotency-key': IDEMPOTENCY_KEY });
+const ReadHeaders = Type.Object({
+  'if-none-match': Type.Optional(Type.String({ description: 'Answer 304 without a body if the todo still has this ETag.', examples: ['"7.3"'] })),
+});
+
+/** The ETag response header of every response with one todo. */
+const ETAG_HEADER = { etag: { type: 'string', description: 'The todo\'s version: `"<id>.<version>"`, the same from every replica.', examples: ['"7.3"'] } };
+const withETag = <T extends object>(schema: T) => ({ ...schema, headers: ETAG_HEADER });
+
+// 409/422: an Idempotency-Key still in progress or reused; 412/428: If-Match failed or required.
+const IDEMPOTENCY_PROBLEMS = [409, 422] as const;
+const CONDITIONAL_PROBLEMS = [412, 428] as const;
 
 const IdParams = Type.Object({
   id: Type.String({ pattern: '^[+-]?[0-9]+$', description: 'The todo id (a non-zero integer within ±(2^53 − 1)).', examples: ['1'] }),
@@ -117,8 +138,10 @@ export const GetTodoRoute = {
   tags: ['todos'],
   description: 'The todo with this id. An id of 0 or one that is not an integer is a 400; an unknown id is a 404.',
   params: IdParams,
+  headers: ReadHeaders,
   response: {
-    200: Type.Object({ todo: TodoSchema, timestamp: Timestamp }, { description: 'The todo.' }),
+    200: withETag(Type.Object({ todo: TodoSchema, timestamp: Timestamp }, { description: 'The todo.' })),
+    304: { description: 'Not modified: the todo still has the ETag If-None-Match names (no body).', headers: ETAG_HEADER },
     ...problemResponses(400, 404, ...STORAGE_PROBLEMS),
   },
 };
@@ -135,9 +158,10 @@ export const CreateTodoRoute = {
     },
     { examples: [{ title: 'Buy milk', description: '2 litres, semi-skimmed' }] },
   ),
+  headers: CreateHeaders,
   response: {
-    201: TodoEnvelope('Created: the new todo, with the id the database gave it.'),
-    ...problemResponses(400, ...BODY_PROBLEMS, ...STORAGE_PROBLEMS),
+    201: withETag(TodoEnvelope('Created: the new todo, with the id the database gave it (or, for a repeated Idempotency-Key, the first answer, with `Idempotent-Replayed: true`).')),
+    ...problemResponses(400, ...BODY_PROBLEMS, ...IDEMPOTENCY_PROBLEMS, ...STORAGE_PROBLEMS),
   },
 };
 
@@ -160,10 +184,11 @@ export const UpdateTodoRoute = {
     '`updated_at`. A title that is blank but not empty is a 400. The body is read as JSON whatever its ' +
     'Content-Type; unknown fields are ignored.',
   params: IdParams,
+  headers: WriteHeaders,
   body: UpdateBody,
   response: {
-    200: TodoEnvelope('Updated: the todo as stored now.'),
-    ...problemResponses(400, 404, ...BODY_PROBLEMS, ...STORAGE_PROBLEMS),
+    200: withETag(TodoEnvelope('Updated: the todo as stored now.')),
+    ...problemResponses(400, 404, ...BODY_PROBLEMS, ...IDEMPOTENCY_PROBLEMS, ...CONDITIONAL_PROBLEMS, ...STORAGE_PROBLEMS),
   },
 };
 
@@ -173,8 +198,9 @@ export const DeleteTodoRoute = {
   tags: ['todos'],
   description: 'Deletes the todo and answers with it as it was. Ids are never reused.',
   params: IdParams,
+  headers: WriteHeaders,
   response: {
-    200: TodoEnvelope('Deleted: the todo as it was before.'),
-    ...problemResponses(400, 404, ...BODY_PROBLEMS, ...STORAGE_PROBLEMS),
+    200: withETag(TodoEnvelope('Deleted: the todo as it was before.')),
+    ...problemResponses(400, 404, ...BODY_PROBLEMS, ...IDEMPOTENCY_PROBLEMS, ...CONDITIONAL_PROBLEMS, ...STORAGE_PROBLEMS),
   },
 };

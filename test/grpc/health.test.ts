@@ -13,7 +13,7 @@ import { ServerReflection } from '../../src/grpc/gen/grpc/reflection/v1/reflecti
 import { http, startService, waitFor } from '../support/helpers.js';
 import { connectClient, loadProto } from '../support/grpc.js';
 
-const transport = (baseUrl: string) => createGrpcTransport({ baseUrl, httpVersion: '2' });
+const transport = (baseUrl: string) => createGrpcTransport({ baseUrl });
 
 /** grpc-js's Health client, from the standard health.proto. */
 function jsHealth(grpcUrl: string) {

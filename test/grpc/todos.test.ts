@@ -72,7 +72,7 @@ describe('Connect client (gRPC protocol)', () => {
     ];
     for (const [what, call] of cases) assert.equal(await codeOf(call()), Code.InvalidArgument, what);
 
-    const error = await client.createTodo({ title: 'x'.repeat(201) }).catch((e: ConnectError) => e);
+    const error = (await client.createTodo({ title: 'x'.repeat(201) }).catch((e: ConnectError) => e)) as ConnectError;
     const rest = await http(svc.url, 'POST', '/api/todos', { body: { title: 'x'.repeat(201) } });
     assert.equal(rest.status, 400);
     // The REST detail, naming the field as the message does (TypeBox's wording is Ajv's but for "NOT").

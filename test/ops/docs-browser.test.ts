@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { client } from '../support/client.js';
@@ -109,11 +110,8 @@ test('with AUTH_MODE=apikey, the "Authorize" button takes a key and "Try it out"
   const secured = await startService({ AUTH_MODE: 'apikey' });
   const context = await browser.newContext({ viewport: { width: 1280, height: 1600 } });
   try {
-    const key = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, [MAIN, 'apikey', 'create', '--owner', 'docs-user'], { env: { PATH: process.env.PATH, DATABASE_URL: `sqlite:${secured.dbPath}` } }, (error, stdout) =>
-        error ? reject(error) : resolve(stdout.trimEnd().split('\n').at(-1)!),
-      ),
-    );
+    const made = await promisify(execFile)(process.execPath, [MAIN, 'apikey', 'create', '--owner', 'docs-user'], { env: { PATH: process.env.PATH, DATABASE_URL: `sqlite:${secured.dbPath}` } });
+    const key = made.stdout.trimEnd().split('\n').at(-1)!;
     const tab = await context.newPage();
     await tab.goto(`${secured.url}/docs`);
     await tab.waitForSelector('#operations-todos-createTodo', { timeout: 20_000 });

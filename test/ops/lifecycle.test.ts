@@ -12,6 +12,7 @@ import { createServer } from 'node:net';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { run } from '../../src/run.js';
+import { migrations as sqliteMigrations } from '../../src/storage/sqlite/migrations.js';
 import { freshRedisPrefix, freshSchema, http, postgres, redis, spawnService, startService, tempDir } from '../support/helpers.js';
 
 const HEALTHCHECK = new URL('../../dist/healthcheck.cjs', import.meta.url).pathname;
@@ -47,7 +48,7 @@ describe('storage', () => {
     try {
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
       const rows = db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all();
-      assert.deepEqual(rows, [{ version: 1, name: 'create_todos' }]);
+      assert.deepEqual(rows, sqliteMigrations.map(({ version, name }) => ({ version, name })));
     } finally {
       db.close();
     }

@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { migrations as pgMigrations } from '../../src/storage/postgres/migrations.js';
 import { MAIN, assertProblem, freshSchema, http, postgres, startService, type TestService } from '../support/helpers.js';
 import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
@@ -34,7 +35,7 @@ describe('postgres', { skip: postgres.skip }, () => {
       const replicas = await Promise.all([1, 2, 3].map(() => startService({ DATABASE_URL: db.url })));
       for (const r of replicas) assert.equal((await http(r.url, 'GET', '/api/todos')).status, 200);
       await Promise.all(replicas.map((r) => r.dispose()));
-      assert.deepEqual(await migrationRows(db.url), [{ version: 1, name: 'create_todos' }]);
+      assert.deepEqual(await migrationRows(db.url), pgMigrations.map(({ version, name }) => ({ version, name })));
     } finally {
       await db.drop();
     }
@@ -45,14 +46,15 @@ describe('postgres', { skip: postgres.skip }, () => {
     const run = (...args: string[]) =>
       promisify(execFile)(process.execPath, [MAIN, 'migrate', ...args], { env: { PATH: process.env.PATH, DATABASE_URL: db.url } });
     try {
-      await assert.rejects(startService({ DATABASE_URL: db.url, MIGRATE_ON_START: 'false' }), /1 migration\(s\) pending \(1\).*npm run migrate/);
+      const all = pgMigrations.map((m) => m.version).join(', ');
+      await assert.rejects(startService({ DATABASE_URL: db.url, MIGRATE_ON_START: 'false' }), new RegExp(`${pgMigrations.length} migration\\(s\\) pending \\(${all}\\).*npm run migrate`));
 
       const status = await run('status');
       assert.match(status.stdout, /postgres schema: 0 migration\(s\) applied now/);
       assert.match(status.stdout, /1 {2}create_todos +PENDING/);
 
       const applied = await run();
-      assert.match(applied.stdout, /1 migration\(s\) applied now/);
+      assert.match(applied.stdout, new RegExp(`${pgMigrations.length} migration\\(s\\) applied now`));
       assert.match(applied.stdout, /1 {2}create_todos +\d{4}-\d\d-\d\dT/);
       assert.match((await run()).stdout, /0 migration\(s\) applied now/, 'a second run is a no-op');
 

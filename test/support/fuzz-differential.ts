@@ -316,7 +316,31 @@ export const DIFFERENTIAL_DEVIATIONS: Deviation[] = [
     why: 'A page on any site could otherwise create or delete todos with a "simple" request (text/plain form posts need no preflight).',
     matches: (x) => !['GET', 'HEAD', 'OPTIONS'].includes(x.method) && x.ours.status === 403 && (header(x, 'origin') !== undefined || header(x, 'sec-fetch-site') === 'cross-site'),
   },
+  {
+    name: 'if-match',
+    request: 'PUT/PATCH/DELETE of an existing todo with an If-Match that names another version (`"0.0"`, a weak tag, garbage)',
+    goAnswer: 'ignores the header: 200',
+    ourAnswer: '412 precondition-failed, with the current ETag',
+    why: 'If-Match is a compare-and-set (RFC 9110 §13.1.1): the write of a client that read an older version must not overwrite a newer one.',
+    matches: (x) => ['PUT', 'PATCH', 'DELETE'].includes(x.method) && header(x, 'if-match') !== undefined && x.ours.status === 412 && ok(x.go),
+  },
+  {
+    name: 'idempotency-key',
+    request: 'A write with an Idempotency-Key that is malformed (empty, not visible ASCII, over 255 characters)',
+    goAnswer: 'ignores the header: 201/200',
+    ourAnswer: '400 validation-error',
+    why: 'The key names one request for a day (draft-ietf-httpapi-idempotency-key-header); a key we cannot store exactly cannot protect the retry.',
+    matches: (x) => header(x, 'idempotency-key') !== undefined && x.ours.status === 400 && ok(x.go) && problemType(x) === 'urn:todo-service:problem:validation-error',
+  },
   // -- Wider: Go refuses, we answer ------------------------------------------------------------------------
+  {
+    name: 'if-none-match',
+    request: 'GET /api/todos/{id} with If-None-Match naming its current version or `*`',
+    goAnswer: 'ignores the header: 200 with the body',
+    ourAnswer: '304 without a body',
+    why: 'A conditional GET (RFC 9110 §13.1.2): a client that has the current version need not download it again.',
+    matches: (x) => x.method === 'GET' && header(x, 'if-none-match') !== undefined && x.ours.status === 304 && ok(x.go),
+  },
   {
     name: 'head',
     request: 'HEAD on any GET route (`HEAD /api/todos`)',

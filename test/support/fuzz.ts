@@ -496,6 +496,26 @@ const mutations: fc.Arbitrary<[string, (c: FuzzCase) => FuzzCase]>[] = [
     { cookie: 'a=' + 'b'.repeat(4000) },
     { cookie: 'a=' + 'b'.repeat(20_000) },
   ).map((extra) => ['headers:odd', (c) => ({ ...c, headers: { ...c.headers, ...extra } })]),
+  // Conditional requests and Idempotency-Key: tags that match (`*`, the first version) or never do, keys that
+  // are fresh (a UUID per case: no case replays another's answer) or malformed.
+  fc
+    .oneof(
+      fc.constantFrom<Record<string, string>>(
+        { 'if-match': '*' },
+        { 'if-match': '"0.0"' },
+        { 'if-match': 'W/"1.1"' },
+        { 'if-match': 'not a tag' },
+        { 'if-none-match': '*' },
+        { 'if-none-match': '"0.0"' },
+        { 'if-none-match': 'W/"x", "y"' },
+        { 'idempotency-key': '' },
+        { 'idempotency-key': 'ä' },
+        { 'idempotency-key': 'k'.repeat(300) },
+      ),
+      fc.uuid().map((key) => ({ 'idempotency-key': key })),
+      fc.uuid().map((key) => ({ 'idempotency-key': `"${key}"`, 'if-match': '*' })),
+    )
+    .map((extra) => ['headers:conditional', (c) => ({ ...c, headers: { ...c.headers, ...extra } })]),
 ];
 
 /** Requests from the document: valid ones for every operation, and mutations of them (one to three each). */

@@ -93,4 +93,29 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'versions_and_idempotency_keys',
+    sql: `
+      -- Bumped by every update: what the ETag names, and what If-Match compares.
+      ALTER TABLE todos ADD COLUMN version integer NOT NULL DEFAULT 1;
+
+      -- Idempotency-Key: per owner; the answer is stored in the transaction of the write it answers. Times are
+      -- epoch milliseconds, as in SQLite.
+      CREATE TABLE idempotency_keys (
+        owner       text    NOT NULL,
+        key         text    NOT NULL,
+        fingerprint text    NOT NULL,
+        state       text    NOT NULL CHECK (state IN ('running', 'done')),
+        lease_until bigint  NOT NULL,
+        expires_at  bigint  NOT NULL,
+        status      integer,
+        message     text,
+        timestamp   text,
+        todo        text,
+        PRIMARY KEY (owner, key)
+      );
+      CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at);
+    `,
+  },
 ];

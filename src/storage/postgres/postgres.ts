@@ -3,7 +3,19 @@
 // the pool replaces broken connections by itself when the database is back.
 import pg from 'pg';
 import type { ApiKeyRecord, ApiKeyStore } from '../../auth/api-key-store.js';
-import type { ListQuery, NewTodo, Todo, TodoPage, TodoPatch, TodoRepository } from '../../todos/repository.js';
+import type {
+  IdempotencyStore,
+  ListQuery,
+  NewTodo,
+  Receipt,
+  Todo,
+  TodoPage,
+  TodoPatch,
+  TodoRepository,
+  WriteOptions,
+  WriteResult,
+} from '../../todos/repository.js';
+import { judgeClaim, type IdempotencyRow } from '../idempotency.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { StorageUnavailableError, assertKnownVersions } from '../errors.js';
 import type { Migration, MigrationState, Storage } from '../storage.js';
@@ -48,6 +60,7 @@ export async function openPostgres(options: PostgresOptions, logger: Logger): Pr
       return (todos ??= postgresTodoRepository(pool));
     },
     apiKeys: postgresApiKeyStore(pool),
+    idempotency: postgresIdempotencyStore(pool),
     countTodos: async () => (await query<{ n: number }>(pool, { text: 'SELECT coalesce(sum(total), 0)::int8 AS n FROM todo_counts' })).rows[0]!.n,
     migrationStatus: () => withLockedClient(pool, (client) => migrationStatus(client, migrations)),
     migrate: () => withLockedClient(pool, (client) => migrate(client, migrations, logger)),
@@ -148,7 +161,7 @@ async function migrate(client: pg.PoolClient, list: readonly Migration[], logger
 const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
 const COLUMNS = `id, title, description, completed,
   to_char(created_at AT TIME ZONE 'UTC', ${ISO}) AS created_at,
-  to_char(updated_at AT TIME ZONE 'UTC', ${ISO}) AS updated_at`;
+  to_char(updated_at AT TIME ZONE 'UTC', ${ISO}) AS updated_at, version`;
 const NOW = "date_trunc('milliseconds', now())";
 
 type PageRow = { total: number; matching: number } & ({ id: number } & Omit<Todo, 'id'> | { id: null });
@@ -161,7 +174,29 @@ function toTodo(row: Todo): Todo {
     completed: row.completed,
     created_at: row.created_at,
     updated_at: row.updated_at,
+    version: row.version,
   };
+}
+
+/** Runs `fn` on one connection inside BEGIN … COMMIT (ROLLBACK when it throws). */
+async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (error) {
+    throw isUnavailable(error) ? new StorageUnavailableError('the database is unavailable', { cause: error }) : error;
+  }
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw isUnavailable(error) ? new StorageUnavailableError('the database is unavailable', { cause: error }) : error;
+  } finally {
+    client.release();
+  }
 }
 
 function postgresTodoRepository(pool: pg.Pool): TodoRepository {
@@ -188,31 +223,104 @@ function postgresTodoRepository(pool: pg.Pool): TodoRepository {
       const { rows } = await query<Todo>(pool, { name: 'todos_get', text: `SELECT ${COLUMNS} FROM todos WHERE id = $1 AND owner = $2`, values: [id, owner] });
       return rows[0] && toTodo(rows[0]);
     },
-    create: async (owner, { title, description }: NewTodo) => {
-      const { rows } = await query<Todo>(pool, {
-        name: 'todos_create',
-        text: `INSERT INTO todos (owner, title, description, created_at, updated_at) VALUES ($1, $2, $3, ${NOW}, ${NOW}) RETURNING ${COLUMNS}`,
-        values: [owner, title, description],
+    create: (owner, { title, description }: NewTodo, options: WriteOptions = {}) =>
+      write(options.receipt, async (db) => {
+        const { rows } = await db.query<Todo>({
+          name: 'todos_create',
+          text: `INSERT INTO todos (owner, title, description, created_at, updated_at) VALUES ($1, $2, $3, ${NOW}, ${NOW}) RETURNING ${COLUMNS}`,
+          values: [owner, title, description],
+        });
+        return toTodo(rows[0]!);
+      }),
+    update: (owner, id, patch: TodoPatch, options: WriteOptions = {}) =>
+      writeOne(owner, id, options, (db) =>
+        db.query<Todo>({
+          name: 'todos_update',
+          text: `UPDATE todos SET title = coalesce($3, title), description = coalesce($4, description),
+                   completed = coalesce($5, completed), updated_at = ${NOW}, version = version + 1
+                 WHERE id = $1 AND owner = $2 AND ${matchesVersion('$6')} RETURNING ${COLUMNS}`,
+          values: [id, owner, patch.title ?? null, patch.description ?? null, patch.completed ?? null, options.ifVersion ?? null],
+        }),
+      ),
+    delete: (owner, id, options: WriteOptions = {}) =>
+      writeOne(owner, id, options, (db) =>
+        db.query<Todo>({
+          name: 'todos_delete',
+          text: `DELETE FROM todos WHERE id = $1 AND owner = $2 AND ${matchesVersion('$3')} RETURNING ${COLUMNS}`,
+          values: [id, owner, options.ifVersion ?? null],
+        }),
+      ),
+  };
+
+  /**
+   * A write on the pool; with an Idempotency-Key receipt, the write and the stored answer in one transaction on
+   * one connection, so that either both are there or neither.
+   */
+  async function write<T extends Todo | WriteResult>(receipt: Receipt | undefined, run: (db: Queryable) => Promise<T>): Promise<T> {
+    if (!receipt) {
+      try {
+        return await run(pool);
+      } catch (error) {
+        throw isUnavailable(error) ? new StorageUnavailableError('the database is unavailable', { cause: error }) : error;
+      }
+    }
+    return inTransaction(pool, async (client) => {
+      const result = await run(client);
+      const todo = 'id' in result ? result : 'todo' in result ? result.todo : undefined;
+      if (todo) {
+        await client.query({
+          name: 'idempotency_store',
+          text: "UPDATE idempotency_keys SET state = 'done', status = $3, message = $4, timestamp = $5, todo = $6 WHERE owner = $1 AND key = $2",
+          values: [receipt.owner, receipt.key, receipt.status, receipt.message, receipt.timestamp, JSON.stringify(todo)],
+        });
+      }
+      return result;
+    });
+  }
+
+  /** An update or delete of one todo: done, or (no row) missing or refused by If-Match — told apart by a read. */
+  function writeOne(owner: string, id: number, options: WriteOptions, statement: (db: Queryable) => Promise<pg.QueryResult<Todo>>): Promise<WriteResult> {
+    return write(options.receipt, async (db): Promise<WriteResult> => {
+      const { rows } = await statement(db);
+      if (rows[0]) return { todo: toTodo(rows[0]) };
+      const current = await db.query<Todo>({ name: 'todos_get', text: `SELECT ${COLUMNS} FROM todos WHERE id = $1 AND owner = $2`, values: [id, owner] });
+      return current.rows[0] ? { stale: toTodo(current.rows[0]) } : { missing: true };
+    });
+  }
+}
+
+type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
+
+/** If-Match: the row's version is one of the parameter's (null: no condition). */
+const matchesVersion = (param: string) => `(${param}::int[] IS NULL OR version = ANY(${param}::int[]))`;
+
+function postgresIdempotencyStore(pool: pg.Pool): IdempotencyStore {
+  return {
+    async claim(owner, key, fingerprint, leaseMs, ttlMs) {
+      const now = Date.now();
+      // A new key, or one that expired, or one whose first holder gave up (its lease ran out) on the same request.
+      const taken = await query(pool, {
+        name: 'idempotency_claim',
+        text: `INSERT INTO idempotency_keys (owner, key, fingerprint, state, lease_until, expires_at) VALUES ($1, $2, $3, 'running', $4, $5)
+               ON CONFLICT (owner, key) DO UPDATE SET fingerprint = excluded.fingerprint, state = 'running', lease_until = excluded.lease_until,
+                 expires_at = excluded.expires_at, status = NULL, message = NULL, timestamp = NULL, todo = NULL
+               WHERE idempotency_keys.expires_at <= $6
+                  OR (idempotency_keys.state = 'running' AND idempotency_keys.lease_until <= $6 AND idempotency_keys.fingerprint = excluded.fingerprint)`,
+        values: [owner, key, fingerprint, now + leaseMs, now + ttlMs, now],
       });
-      return toTodo(rows[0]!);
+      if (taken.rowCount === 1) return { claimed: true };
+      const { rows } = await query<IdempotencyRow>(pool, {
+        name: 'idempotency_read',
+        text: 'SELECT fingerprint, state, status, message, timestamp, todo FROM idempotency_keys WHERE owner = $1 AND key = $2',
+        values: [owner, key],
+      });
+      return judgeClaim(rows[0], fingerprint);
     },
-    update: async (owner, id, patch: TodoPatch) => {
-      const { rows } = await query<Todo>(pool, {
-        name: 'todos_update',
-        text: `UPDATE todos SET title = coalesce($3, title), description = coalesce($4, description),
-                 completed = coalesce($5, completed), updated_at = ${NOW}
-               WHERE id = $1 AND owner = $2 RETURNING ${COLUMNS}`,
-        values: [id, owner, patch.title ?? null, patch.description ?? null, patch.completed ?? null],
-      });
-      return rows[0] && toTodo(rows[0]);
+    async release(owner, key) {
+      await query(pool, { text: "DELETE FROM idempotency_keys WHERE owner = $1 AND key = $2 AND state = 'running'", values: [owner, key] });
     },
-    delete: async (owner, id) => {
-      const { rows } = await query<Todo>(pool, {
-        name: 'todos_delete',
-        text: `DELETE FROM todos WHERE id = $1 AND owner = $2 RETURNING ${COLUMNS}`,
-        values: [id, owner],
-      });
-      return rows[0] && toTodo(rows[0]);
+    async purgeExpired() {
+      return (await query(pool, { text: 'DELETE FROM idempotency_keys WHERE expires_at <= $1', values: [Date.now()] })).rowCount ?? 0;
     },
   };
 }

@@ -84,4 +84,29 @@ export const migrations: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    name: 'versions_and_idempotency_keys',
+    sql: `
+      -- Bumped by every update: what the ETag names, and what If-Match compares.
+      ALTER TABLE todos ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+
+      -- Idempotency-Key: per owner; the answer is stored in the transaction of the write it answers. Times are
+      -- epoch milliseconds.
+      CREATE TABLE idempotency_keys (
+        owner       TEXT    NOT NULL,
+        key         TEXT    NOT NULL,
+        fingerprint TEXT    NOT NULL,
+        state       TEXT    NOT NULL CHECK (state IN ('running', 'done')),
+        lease_until INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        status      INTEGER,
+        message     TEXT,
+        timestamp   TEXT,
+        todo        TEXT,
+        PRIMARY KEY (owner, key)
+      ) WITHOUT ROWID;
+      CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at);
+    `,
+  },
 ];

@@ -440,7 +440,13 @@ export interface operations {
     createTodo: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A unique key (a UUID) for this write: a retry with the same key and body gets the first answer instead of writing again.
+                 * @example "3f0e4c2a-8d0b-4f5e-9a51-1d2b7b6c4e10"
+                 */
+                "idempotency-key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -463,9 +469,11 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Created: the new todo, with the id the database gave it. */
+            /** @description Created: the new todo, with the id the database gave it (or, for a repeated Idempotency-Key, the first answer, with `Idempotent-Replayed: true`). */
             201: {
                 headers: {
+                    /** @description The todo's version: `"<id>.<version>"`, the same from every replica. */
+                    etag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -518,8 +526,28 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A request with the same `Idempotency-Key` is still being processed (`urn:todo-service:problem:request-in-progress`); retry after `Retry-After` seconds to get its answer. */
+            409: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than the limit: a few KiB above the largest valid todo body (32 KiB), or `BODY_LIMIT_BYTES`. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This `Idempotency-Key` was used for a different request (method, path or body; `urn:todo-service:problem:idempotency-key-reused`). */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -564,12 +592,29 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The database has no disk space left (`urn:todo-service:problem:storage-full`): nothing was written; reads go on. Retry after `Retry-After` seconds. */
+            507: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getTodo: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Answer 304 without a body if the todo still has this ETag.
+                 * @example "7.3"
+                 */
+                "if-none-match"?: string;
+            };
             path: {
                 /**
                  * @description The todo id (a non-zero integer within ±(2^53 − 1)).
@@ -584,6 +629,8 @@ export interface operations {
             /** @description The todo. */
             200: {
                 headers: {
+                    /** @description The todo's version: `"<id>.<version>"`, the same from every replica. */
+                    etag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -614,6 +661,17 @@ export interface operations {
                          */
                         timestamp: string;
                     };
+                };
+            };
+            /** @description Not modified: the todo still has the ETag If-None-Match names (no body). */
+            304: {
+                headers: {
+                    /** @description The todo's version: `"<id>.<version>"`, the same from every replica. */
+                    etag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
                 };
             };
             /** @description The request breaks the contract. `type` says how: `urn:todo-service:problem:validation-error` (the body or query; `errors` lists each field), `urn:todo-service:problem:invalid-json` (the body is not JSON) or `urn:todo-service:problem:invalid-id` (the id is 0, not an integer, or beyond ±2^53). */
@@ -676,7 +734,18 @@ export interface operations {
     updateTodo: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Write only if the todo still has this ETag (`"<id>.<version>"`, from an earlier response), else 412. `*`: any version.
+                 * @example "7.3"
+                 */
+                "if-match"?: string;
+                /**
+                 * @description A unique key (a UUID) for this write: a retry with the same key and body gets the first answer instead of writing again.
+                 * @example "3f0e4c2a-8d0b-4f5e-9a51-1d2b7b6c4e10"
+                 */
+                "idempotency-key"?: string;
+            };
             path: {
                 /**
                  * @description The todo id (a non-zero integer within ±(2^53 − 1)).
@@ -702,6 +771,8 @@ export interface operations {
             /** @description Updated: the todo as stored now. */
             200: {
                 headers: {
+                    /** @description The todo's version: `"<id>.<version>"`, the same from every replica. */
+                    etag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -763,8 +834,48 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A request with the same `Idempotency-Key` is still being processed (`urn:todo-service:problem:request-in-progress`); retry after `Retry-After` seconds to get its answer. */
+            409: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The todo changed since the version `If-Match` names (`urn:todo-service:problem:precondition-failed`): nothing was written; the `ETag` header is the current version. Read it again, then retry. */
+            412: {
+                headers: {
+                    /** @description The current version of the todo. */
+                    etag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than the limit: a few KiB above the largest valid todo body (32 KiB), or `BODY_LIMIT_BYTES`. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This `Idempotency-Key` was used for a different request (method, path or body; `urn:todo-service:problem:idempotency-key-reused`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server requires `If-Match` on this write (`REQUIRE_IF_MATCH=true`; `urn:todo-service:problem:precondition-required`). */
+            428: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -800,6 +911,17 @@ export interface operations {
             };
             /** @description The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`), or the server is overloaded (`urn:todo-service:problem:overloaded`). Retry after `Retry-After` seconds. */
             503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database has no disk space left (`urn:todo-service:problem:storage-full`): nothing was written; reads go on. Retry after `Retry-After` seconds. */
+            507: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "retry-after"?: number;
@@ -814,7 +936,18 @@ export interface operations {
     deleteTodo: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Write only if the todo still has this ETag (`"<id>.<version>"`, from an earlier response), else 412. `*`: any version.
+                 * @example "7.3"
+                 */
+                "if-match"?: string;
+                /**
+                 * @description A unique key (a UUID) for this write: a retry with the same key and body gets the first answer instead of writing again.
+                 * @example "3f0e4c2a-8d0b-4f5e-9a51-1d2b7b6c4e10"
+                 */
+                "idempotency-key"?: string;
+            };
             path: {
                 /**
                  * @description The todo id (a non-zero integer within ±(2^53 − 1)).
@@ -829,6 +962,8 @@ export interface operations {
             /** @description Deleted: the todo as it was before. */
             200: {
                 headers: {
+                    /** @description The todo's version: `"<id>.<version>"`, the same from every replica. */
+                    etag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -890,8 +1025,48 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A request with the same `Idempotency-Key` is still being processed (`urn:todo-service:problem:request-in-progress`); retry after `Retry-After` seconds to get its answer. */
+            409: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The todo changed since the version `If-Match` names (`urn:todo-service:problem:precondition-failed`): nothing was written; the `ETag` header is the current version. Read it again, then retry. */
+            412: {
+                headers: {
+                    /** @description The current version of the todo. */
+                    etag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than the limit: a few KiB above the largest valid todo body (32 KiB), or `BODY_LIMIT_BYTES`. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This `Idempotency-Key` was used for a different request (method, path or body; `urn:todo-service:problem:idempotency-key-reused`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server requires `If-Match` on this write (`REQUIRE_IF_MATCH=true`; `urn:todo-service:problem:precondition-required`). */
+            428: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -936,12 +1111,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The database has no disk space left (`urn:todo-service:problem:storage-full`): nothing was written; reads go on. Retry after `Retry-After` seconds. */
+            507: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     patchTodo: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Write only if the todo still has this ETag (`"<id>.<version>"`, from an earlier response), else 412. `*`: any version.
+                 * @example "7.3"
+                 */
+                "if-match"?: string;
+                /**
+                 * @description A unique key (a UUID) for this write: a retry with the same key and body gets the first answer instead of writing again.
+                 * @example "3f0e4c2a-8d0b-4f5e-9a51-1d2b7b6c4e10"
+                 */
+                "idempotency-key"?: string;
+            };
             path: {
                 /**
                  * @description The todo id (a non-zero integer within ±(2^53 − 1)).
@@ -967,6 +1164,8 @@ export interface operations {
             /** @description Updated: the todo as stored now. */
             200: {
                 headers: {
+                    /** @description The todo's version: `"<id>.<version>"`, the same from every replica. */
+                    etag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1028,8 +1227,48 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description A request with the same `Idempotency-Key` is still being processed (`urn:todo-service:problem:request-in-progress`); retry after `Retry-After` seconds to get its answer. */
+            409: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The todo changed since the version `If-Match` names (`urn:todo-service:problem:precondition-failed`): nothing was written; the `ETag` header is the current version. Read it again, then retry. */
+            412: {
+                headers: {
+                    /** @description The current version of the todo. */
+                    etag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than the limit: a few KiB above the largest valid todo body (32 KiB), or `BODY_LIMIT_BYTES`. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This `Idempotency-Key` was used for a different request (method, path or body; `urn:todo-service:problem:idempotency-key-reused`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server requires `If-Match` on this write (`REQUIRE_IF_MATCH=true`; `urn:todo-service:problem:precondition-required`). */
+            428: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1065,6 +1304,17 @@ export interface operations {
             };
             /** @description The database does not answer right now (PostgreSQL down or too slow; `urn:todo-service:problem:storage-unavailable`), or the server is overloaded (`urn:todo-service:problem:overloaded`). Retry after `Retry-After` seconds. */
             503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database has no disk space left (`urn:todo-service:problem:storage-full`): nothing was written; reads go on. Retry after `Retry-After` seconds. */
+            507: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "retry-after"?: number;
