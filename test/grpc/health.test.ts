@@ -11,17 +11,16 @@ import * as grpc from '@grpc/grpc-js';
 import { Health, HealthCheckResponse_ServingStatus as Status } from '../../src/grpc/gen/grpc/health/v1/health_pb.js';
 import { ServerReflection } from '../../src/grpc/gen/grpc/reflection/v1/reflection_pb.js';
 import { http, startService, waitFor } from '../support/helpers.js';
-import { connectClient, loadProto } from '../support/grpc.js';
+import { connectClient, jsClient } from '../support/grpc.js';
 
 const transport = (baseUrl: string) => createGrpcTransport({ baseUrl });
 
 /** grpc-js's Health client, from the standard health.proto. */
 function jsHealth(grpcUrl: string) {
-  const pkg = loadProto('grpc/health/v1/health.proto') as any;
-  const client = new pkg.grpc.health.v1.Health(new URL(grpcUrl).host, grpc.credentials.createInsecure());
+  type Check = (req: { service: string }, callback: (error: grpc.ServiceError | null, res: { status: string }) => void) => void;
+  const client = jsClient<{ Check: Check }>('grpc/health/v1/health.proto', 'grpc.health.v1.Health', grpcUrl);
   return {
-    check: (service: string) =>
-      new Promise<string>((resolve, reject) => client.Check({ service }, (error: Error | null, res: { status: string }) => (error ? reject(error) : resolve(res.status)))),
+    check: (service: string) => new Promise<string>((resolve, reject) => client.Check({ service }, (error, res) => (error ? reject(error) : resolve(res.status)))),
     close: () => client.close(),
   };
 }
@@ -92,24 +91,28 @@ test('reflection lists the services and serves the descriptors (Connect client a
 
     assert.equal(answers[0]!.case, 'listServicesResponse');
     assert.deepEqual(
-      answers[0]!.value!.service.map((s) => s.name),
+      answers[0]!.value.service.map((s) => s.name),
       ['todo.v1.TodoService', 'grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection'],
     );
     assert.equal(answers[1]!.case, 'fileDescriptorResponse');
-    const files = answers[1]!.value!.fileDescriptorProto.map((bytes) => fromBinary(FileDescriptorProtoSchema, bytes));
+    const files = answers[1]!.value.fileDescriptorProto.map((bytes) => fromBinary(FileDescriptorProtoSchema, bytes));
     assert.deepEqual(files.map((f) => f.name).sort(), ['google/protobuf/timestamp.proto', 'todo/v1/todo.proto'], 'the file and its imports');
     const todoFile = files.find((f) => f.name === 'todo/v1/todo.proto')!;
     assert.deepEqual(todoFile.service[0]!.method.map((m) => m.name), ['CreateTodo', 'GetTodo', 'ListTodos', 'UpdateTodo', 'DeleteTodo']);
     assert.equal(answers[2]!.case, 'fileDescriptorResponse');
     assert.equal(answers[3]!.case, 'errorResponse');
-    assert.equal(answers[3]!.value!.errorCode, Code.NotFound);
+    assert.equal(answers[3]!.value.errorCode, Code.NotFound);
 
     // grpc-js with the standard reflection.proto: a bidirectional stream, one answer per question.
-    const pkg = loadProto('grpc/reflection/v1/reflection.proto') as any;
-    const client = new pkg.grpc.reflection.v1.ServerReflection(new URL(svc.grpcUrl!).host, grpc.credentials.createInsecure());
+    type Answer = { list_services_response: { service: { name: string }[] } };
+    const client = jsClient<{ ServerReflectionInfo: () => grpc.ClientDuplexStream<object, Answer> }>(
+      'grpc/reflection/v1/reflection.proto',
+      'grpc.reflection.v1.ServerReflection',
+      svc.grpcUrl!,
+    );
     const names = await new Promise<string[]>((resolve, reject) => {
       const call = client.ServerReflectionInfo();
-      call.on('data', (res: { list_services_response: { service: { name: string }[] } }) => resolve(res.list_services_response.service.map((s) => s.name)));
+      call.on('data', (res: Answer) => resolve(res.list_services_response.service.map((s) => s.name)));
       call.on('error', reject);
       call.write({ list_services: '' });
       call.end();

@@ -47,6 +47,12 @@ export function loadProto(file: string) {
   return grpc.loadPackageDefinition(definition);
 }
 
+/** A grpc-js client of `service` (`grpc.health.v1.Health`) from `file`, typed by the caller as `M`. */
+export function jsClient<M>(file: string, service: string, grpcUrl: string): grpc.Client & M {
+  const ctor = service.split('.').reduce<unknown>((o, key) => (o as Record<string, unknown>)[key], loadProto(file)) as grpc.ServiceClientConstructor;
+  return new ctor(new URL(grpcUrl).host, grpc.credentials.createInsecure()) as grpc.Client & M;
+}
+
 export interface JsTodoClient {
   call<T = any>(method: 'CreateTodo' | 'GetTodo' | 'ListTodos' | 'UpdateTodo' | 'DeleteTodo', request: object, options?: JsCallOptions): Promise<T>;
   close(): void;
