@@ -4,7 +4,7 @@
 // every connection gets a GOAWAY and finishes the calls it has in flight, and what is left after
 // SHUTDOWN_TIMEOUT_MS is cut.
 import { createServer, type Http2ServerResponse, type Http2Session } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { createContextValues } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { App, AppDeps } from '../deps.js';
@@ -40,6 +40,9 @@ export function createGrpcServer(deps: AppDeps, app: App): GrpcServer {
     handler(req, res);
   });
   if (config.limits.maxConnections > 0) server.maxConnections = config.limits.maxConnections;
+  // Small messages go out at once (TCP_NODELAY, as Node's HTTP/1 server and gRPC's own servers set it): Nagle's
+  // algorithm would hold a small response back until the previous segment is acknowledged.
+  server.on('connection', (socket: Socket) => socket.setNoDelay(true));
   const sessions = new Set<Http2Session>();
   server.on('session', (session) => {
     sessions.add(session);
