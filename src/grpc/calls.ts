@@ -16,6 +16,9 @@ import type { Metrics } from '../telemetry/metrics.js';
 import type { Tracing } from '../telemetry/tracing.js';
 import { codeName, isServerFault, toConnectError } from './errors.js';
 
+/** Set by callTelemetry on each call it sees; the server counts the calls Connect refused before it (refusedCall). */
+export const observedKey = createContextKey(false, { description: 'seen by callTelemetry' });
+
 /** The caller of a call that passed the guard. */
 const callerKey = createContextKey<Identity | undefined>(undefined, { description: 'the caller' });
 /** The client's address (the connection's peer), set by the server for each call. */
@@ -32,7 +35,7 @@ export function callerOf(ctx: Pick<HandlerContext, 'values' | 'method'>): Identi
 const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 
 /** gRPC, gRPC-Web or Connect, from the request's content type. */
-function protocolOf(contentType: string | null): 'grpc' | 'grpc-web' | 'connect' {
+export function protocolOf(contentType: string | null): 'grpc' | 'grpc-web' | 'connect' {
   if (contentType?.startsWith('application/grpc-web')) return 'grpc-web';
   if (contentType?.startsWith('application/grpc')) return 'grpc';
   return 'connect';
@@ -48,6 +51,7 @@ export interface CallTelemetryDeps {
 export function callTelemetry({ logger, metrics, tracing }: CallTelemetryDeps, options: { log: boolean }): Interceptor {
   return (next) => async (req) => {
     const started = performance.now();
+    req.contextValues.set(observedKey, true);
     const service = req.service.typeName;
     const method = req.method.name;
     const protocol = protocolOf(req.header.get('content-type'));
@@ -104,6 +108,41 @@ export function callTelemetry({ logger, metrics, tracing }: CallTelemetryDeps, o
         else logger.info(line, 'rpc completed');
       }
     }
+  };
+}
+
+/** What the server knows of a call Connect answered before any interceptor ran. */
+export interface RefusedCall {
+  /** The request path; `service`/`method` only when it names one of ours (metric labels stay bounded). */
+  path: string;
+  service: string | undefined;
+  method: string | undefined;
+  code: string;
+  protocol: string;
+  seconds: number;
+  remoteAddr: string | undefined;
+  userAgent: string | undefined;
+}
+
+/**
+ * Counts and logs a call refused by Connect's protocol layer before the interceptors (a message that is no
+ * protobuf or over the size limit, an unknown method, a content type it does not speak): the RED metrics see
+ * every call, as REST's hooks see every request.
+ */
+export function refusedCall({ logger, metrics }: CallTelemetryDeps): (call: RefusedCall) => void {
+  return (call) => {
+    metrics.observeRpc(call.service ?? 'unknown', call.method ?? 'unknown', call.code, call.protocol, call.seconds);
+    const line = {
+      protocol: call.protocol,
+      rpc: call.service ? `${call.service}/${call.method}` : undefined,
+      path: call.path.slice(0, 256),
+      code: call.code,
+      duration_ms: Math.round(call.seconds * 1e6) / 1000,
+      remote_addr: call.remoteAddr,
+      user_agent: call.userAgent,
+    };
+    if (call.code === 'INTERNAL' || call.code === 'UNKNOWN') logger.warn(line, 'rpc refused');
+    else logger.info(line, 'rpc refused');
   };
 }
 

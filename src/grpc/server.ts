@@ -5,13 +5,16 @@
 // SHUTDOWN_TIMEOUT_MS is cut.
 import { createServer, type Http2ServerResponse, type Http2Session } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
-import { createContextValues } from '@connectrpc/connect';
+import { performance } from 'node:perf_hooks';
+import { Code, createContextValues, type ContextValues } from '@connectrpc/connect';
+import { codeFromHttpStatus } from '@connectrpc/connect/protocol-connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { App, AppDeps } from '../deps.js';
 import { addRpcServices, readinessOf } from '../routes.js';
 import { readiness } from '../ops/probes.js';
 import { TODO_BODY_LIMIT } from '../todos/schemas.js';
-import { peerKey } from './calls.js';
+import { observedKey, peerKey, protocolOf, refusedCall } from './calls.js';
+import { codeName } from './errors.js';
 import { TodoService } from './gen/todo/v1/todo_pb.js';
 import { healthService } from './health.js';
 
@@ -29,14 +32,41 @@ export function createGrpcServer(deps: AppDeps, app: App): GrpcServer {
   const { config, logger } = deps;
   const ready = readinessOf(deps);
   const health = healthService(async () => (await readiness(ready)).failed.length === 0, ['', TodoService.typeName]);
+  const methods = new Map<string, { service: string; method: string }>();
+  const valuesOf = new WeakMap<object, ContextValues>();
   const handler = connectNodeAdapter({
-    routes: (router) => addRpcServices(router, deps, { app, health }),
+    routes: (router) => {
+      addRpcServices(router, deps, { app, health });
+      for (const h of router.handlers) methods.set(h.requestPath, { service: h.service.typeName, method: h.method.name });
+    },
     // A message larger than the REST body limit is refused (RESOURCE_EXHAUSTED) before it is parsed.
     readMaxBytes: config.bodyLimit ?? TODO_BODY_LIMIT,
-    contextValues: (req) => createContextValues().set(peerKey, req.socket.remoteAddress ?? ''),
+    contextValues: (req) => {
+      const values = createContextValues().set(peerKey, req.socket.remoteAddress ?? '');
+      valuesOf.set(req, values);
+      return values;
+    },
   });
+  const refused = refusedCall(deps);
   const server = createServer({ settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS } }, (req, res) => {
-    encodeGrpcMessageAsSpecified(res);
+    const started = performance.now();
+    const trailers = encodeGrpcMessageAsSpecified(res);
+    res.once('close', () => {
+      if (valuesOf.get(req)?.get(observedKey)) return;
+      const path = (req.url ?? '').split('?', 1)[0]!;
+      const status = trailers.status;
+      // No response at all: the client went away (or its deadline passed) before the call got anywhere.
+      const code = !res.writableEnded ? Code.Canceled : status !== undefined ? (Number(status) as Code) || undefined : codeFromHttpStatus(res.statusCode);
+      refused({
+        path,
+        ...(methods.get(path) ?? { service: undefined, method: undefined }),
+        code: codeName(code),
+        protocol: protocolOf(req.headers['content-type'] ?? null),
+        seconds: (performance.now() - started) / 1000,
+        remoteAddr: req.socket?.remoteAddress,
+        userAgent: req.headers['user-agent'],
+      });
+    });
     handler(req, res);
   });
   if (config.limits.maxConnections > 0) server.maxConnections = config.limits.maxConnections;
@@ -75,14 +105,19 @@ export function createGrpcServer(deps: AppDeps, app: App): GrpcServer {
  * The status message (`grpc-message`) percent-encoded as the gRPC specification says: only `%` and bytes outside
  * printable ASCII. Connect encodes it as a URI component (`:` → `%3A`), which grpc-js decodes with decodeURI and so
  * shows as is ("The request is not valid%3A title …"); encoded this way every client reads the same message.
+ * Returns the `grpc-status` the response ends with, once it is set (for the count of refused calls).
  */
-function encodeGrpcMessageAsSpecified(res: Http2ServerResponse): void {
+function encodeGrpcMessageAsSpecified(res: Http2ServerResponse): { status: string | undefined } {
+  const seen: { status: string | undefined } = { status: undefined };
   const addTrailers = res.addTrailers.bind(res);
   res.addTrailers = (trailers) => {
     const message = trailers['grpc-message'];
     if (typeof message === 'string') trailers['grpc-message'] = percentEncode(safeDecode(message));
+    const status = trailers['grpc-status'];
+    if (typeof status === 'string') seen.status = status;
     addTrailers(trailers);
   };
+  return seen;
 }
 
 const safeDecode = (value: string) => {

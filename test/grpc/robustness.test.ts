@@ -84,10 +84,14 @@ test('a 1 ms deadline gets DEADLINE_EXCEEDED from both clients, and nothing half
         assert.match(todo.title, /^(js )?deadline \d$/);
         assert.deepEqual((await client.getTodo({ id: todo.id })).todo, todo);
       }
-      // Each call either never reached a handler, was refused before any work (DEADLINE_EXCEEDED, CANCELED), or
-      // was written whole: the stored todos are exactly the calls the server answered OK.
+      // Each call either never reached the server, lost its message on the way (the client cancelled first:
+      // Connect answers a unary call without its message UNIMPLEMENTED), was refused before any work
+      // (DEADLINE_EXCEEDED, CANCELED), or was written whole: the stored todos are exactly the calls answered OK.
       const calls = fresh.logs.filter((l) => l.rpc === 'todo.v1.TodoService/CreateTodo');
-      for (const line of calls) assert.ok(['OK', 'DEADLINE_EXCEEDED', 'CANCELED'].includes(line.code as string), JSON.stringify(line));
+      for (const line of calls) {
+        const allowed = line.msg === 'rpc refused' ? ['UNIMPLEMENTED', 'CANCELED'] : ['OK', 'DEADLINE_EXCEEDED', 'CANCELED'];
+        assert.ok(allowed.includes(line.code as string), JSON.stringify(line));
+      }
       assert.equal(calls.filter((l) => l.code === 'OK').length, page.todos.length);
     } finally {
       js.close();
@@ -126,6 +130,12 @@ test('malformed frames get clean errors (INTERNAL for bytes that are no protobuf
     session.close();
   }
   await alive();
+  // Refused before any interceptor ran, yet counted and logged like every other call.
+  const metrics = (await http<string>(svc.url, 'GET', '/metrics')).text;
+  assert.match(metrics, /rpc_server_requests_total\{service="todo\.v1\.TodoService",method="CreateTodo",code="INTERNAL",protocol="grpc"\} [2-9]/);
+  assert.match(metrics, /rpc_server_requests_total\{service="todo\.v1\.TodoService",method="CreateTodo",code="RESOURCE_EXHAUSTED",protocol="grpc"\} 1/);
+  assert.match(metrics, /rpc_server_requests_total\{service="unknown",method="unknown",code="UNIMPLEMENTED",protocol="grpc"\} 1/);
+  assert.ok(svc.logs.some((l) => l.msg === 'rpc refused' && l.path === '/todo.v1.TodoService/Nope'));
 });
 
 test('an oversized message is RESOURCE_EXHAUSTED from both clients; the process lives', async () => {
