@@ -1,7 +1,6 @@
 // Builds the Fastify application: cross-cutting concerns only (request ids, request logs, body parsing,
 // protection, CORS, errors as problem details). The routes themselves are listed in src/routes.ts.
 import { randomUUID } from 'node:crypto';
-import { parse as parseQuery } from 'node:querystring';
 import cors from '@fastify/cors';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -9,6 +8,7 @@ import type { Config } from './config.js';
 import { addAuthentication } from './auth/authenticate.js';
 import type { App, AppDeps } from './deps.js';
 import type { Lifecycle } from './ops/probes.js';
+import { firstValues, readRequestsLikeGo } from './http/go-reading.js';
 import { HttpProblem, ProblemType, problemBody, type ProblemInit } from './http/problem.js';
 import { addRequestTelemetry, requestLogFields } from './telemetry/request-hooks.js';
 import { trackRoutes } from './http/route-table.js';
@@ -149,53 +149,6 @@ function capConnections(app: App, max: number, logger: Logger): void {
     quietUntil = Date.now() + 10_000;
     logger.warn({ max_connections: max, dropped_total: dropped }, 'connection refused: MAX_CONNECTIONS reached');
   });
-}
-
-/**
- * Requests read as the Go reference reads them (docs/DECISIONS.md, "Deliberate strictness" lists where we differ):
- * - bodies are JSON whatever the Content-Type says (curl -d sends a form type), and a Content-Type that is not a
- *   media type at all is ignored rather than a 415;
- * - only routes that take a body parse one: a DELETE's body is read, bounded, and dropped; an empty body is no
- *   body (client wrappers send `Content-Type: application/json` on every request); a JSON `null` is `{}`;
- * - bytes that are not UTF-8 are refused (400) rather than stored as U+FFFD;
- * - a repeated query key counts once, by its first value;
- * - the asterisk request target is for OPTIONS only (RFC 9112 §3.2.4).
- */
-function readRequestsLikeGo(app: App): void {
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  const utf8 = new TextDecoder('utf-8', { fatal: true });
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body: Buffer, done) => {
-    if (body.length === 0 || req.routeOptions.schema?.body === undefined) return done(null, undefined);
-    let text: string;
-    try {
-      text = utf8.decode(body);
-    } catch {
-      return done(new HttpProblem({ status: 400, type: ProblemType.invalidJson, title: 'Invalid JSON', detail: 'The request body is not valid UTF-8.' }), undefined);
-    }
-    void parseJson(req, text, (error, value) => done(error, value === null ? {} : value));
-  });
-  app.addHook('onRequest', (req, _reply, done) => {
-    const type = req.headers['content-type'];
-    if (type !== undefined && !MEDIA_TYPE.test(type)) delete req.headers['content-type'];
-    if (req.raw.url?.startsWith('*') && req.method !== 'OPTIONS') {
-      return done(new HttpProblem({ status: 400, detail: 'The asterisk request target is only for OPTIONS.' }));
-    }
-    done();
-  });
-}
-
-/** `type/subtype` and optional `;` parameters: a Content-Type Fastify can read (anything else is dropped). */
-const MEDIA_TYPE = /^\s*[\w!#$%&'*+.^`|~-]+\/[\w!#$%&'*+.^`|~-]+\s*(;\s*[\w!#$%&'*+.^`|~-]+=("[^"]*"|[\w!#$%&'*+.^`|~-]+)\s*)*;?\s*$/;
-
-/** Go's `c.Query`: the first value of a repeated key. node:querystring's objects have no prototype. */
-function firstValues(query: string): Record<string, unknown> {
-  const parsed = parseQuery(query);
-  for (const key in parsed) {
-    const value = parsed[key];
-    if (Array.isArray(value)) parsed[key] = value[0];
-  }
-  return parsed;
 }
 
 /** The management listener (MANAGEMENT_PORT): probes and metrics only, never exposed through the ingress. */

@@ -47,17 +47,37 @@ function capture(command, args, cwd, env = {}) {
 const lastLines = (text, n = 8) => text.trim().split('\n').slice(-n).join('\n');
 
 /**
- * The heap flags the container runs with: the Dockerfile's `ENV NODE_OPTIONS=…` is the one place they are set,
- * so the benchmark reads them from there and measures the service as it ships. BENCH_NODE_OPTIONS overrides.
+ * The heap flags and malloc arenas the container runs with: the Dockerfile's `ENV NODE_OPTIONS=… MALLOC_ARENA_MAX=…`
+ * is the one place they are set, so the benchmark reads them from there and measures the service as it ships.
+ * BENCH_NODE_OPTIONS overrides the flags.
  */
-function productionNodeOptions(root) {
-  if (process.env.BENCH_NODE_OPTIONS !== undefined) return process.env.BENCH_NODE_OPTIONS;
+function productionEnv(root) {
+  let dockerfile = '';
   try {
-    const match = /ENV NODE_OPTIONS="([^"]*)"/.exec(readFileSync(join(root, 'Dockerfile'), 'utf8'));
-    return match ? match[1] : '';
+    dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
   } catch {
-    return '';
+    // no Dockerfile: Node's defaults
   }
+  const nodeOptions = process.env.BENCH_NODE_OPTIONS ?? /ENV NODE_OPTIONS="([^"]*)"/.exec(dockerfile)?.[1] ?? '';
+  const arenas = /MALLOC_ARENA_MAX=(\d+)/.exec(dockerfile)?.[1];
+  return { NODE_OPTIONS: nodeOptions, ...(arenas ? { MALLOC_ARENA_MAX: arenas } : {}) };
+}
+
+/**
+ * The image starts from a module compile cache baked at build time (NODE_COMPILE_CACHE, the Dockerfile's
+ * compile-cache stage): the same script fills one here, once per run, so `ours` on Node starts as it ships.
+ */
+async function primeCompileCache(root, bundle, { log, tempDir }) {
+  const dir = tempDir('compile-cache');
+  const { code, output } = await capture(process.execPath, [join(root, 'scripts', 'container', 'compile-cache.mjs'), join(bundle, '..', '..')], root, {
+    ...productionEnv(root),
+    NODE_COMPILE_CACHE: dir,
+  });
+  if (code !== 0) {
+    log(`compile cache not primed (exit ${code}): ${lastLines(output, 3)}`);
+    return undefined;
+  }
+  return dir;
 }
 
 /** Builds the bundle (npm run build) once; resolves { bundle } or { error }. */
@@ -89,7 +109,7 @@ const oursEnv = ({ port, dir, grpcPort }) => ({
 });
 
 /** Our bundle on a runtime: Node (with the container's heap flags) or Bun. */
-function ours(root, runtime, built) {
+function ours(root, runtime, built, compileCache) {
   const onBun = runtime.name === 'bun';
   const target = {
     name: onBun ? 'ours-bun' : 'ours',
@@ -104,13 +124,13 @@ function ours(root, runtime, built) {
   };
   if (built.error) return { ...target, note: built.error };
   if (!runtime.available) return { ...target, note: runtime.note };
-  // The heap flags are V8's: Bun (JavaScriptCore) runs without them.
-  const nodeOptions = onBun ? '' : productionNodeOptions(root);
+  // The heap flags are V8's and the compile cache Node's: Bun (JavaScriptCore) runs without them.
+  const env = onBun ? { NODE_OPTIONS: '' } : { ...productionEnv(root), ...(compileCache ? { NODE_COMPILE_CACHE: compileCache } : {}) };
   return {
     ...target,
     available: true,
-    note: `${runtime.version}${nodeOptions ? `, NODE_OPTIONS="${nodeOptions}" (from the Dockerfile)` : ''}`,
-    launch: (vars) => ({ command: runtime.command, args: [built.bundle], cwd: root, env: { ...oursEnv(vars), NODE_OPTIONS: nodeOptions } }),
+    note: `${runtime.version}${env.NODE_OPTIONS ? `, NODE_OPTIONS="${env.NODE_OPTIONS}"` : ''}${env.MALLOC_ARENA_MAX ? `, MALLOC_ARENA_MAX=${env.MALLOC_ARENA_MAX}` : ''}${onBun ? '' : ' (from the Dockerfile)'}${env.NODE_COMPILE_CACHE ? ', compile cache primed' : ''}`,
+    launch: (vars) => ({ command: runtime.command, args: [built.bundle], cwd: root, env: { ...oursEnv(vars), ...env } }),
   };
 }
 
@@ -352,7 +372,10 @@ function targetBuilders({ root, skipBuild, log, tempDir }) {
   const runtimes = once(findRuntimes);
   const built = once(() => buildBundle(root, { skipBuild, log }));
   const builders = {
-    ours: once(async () => ours(root, (await runtimes()).node, await built())),
+    ours: once(async () => {
+      const bundle = await built();
+      return ours(root, (await runtimes()).node, bundle, bundle.error ? undefined : await primeCompileCache(root, bundle.bundle, { log, tempDir }));
+    }),
     'ours-pg': once(async () => oursPostgres(await builders.ours())),
     'nginx-1': once(async () => behindNginx(await builders['ours-pg'](), 1)),
     'nginx-2': once(async () => behindNginx(await builders['ours-pg'](), 2)),

@@ -150,6 +150,14 @@ describe("requests Node's HTTP parser refuses get problems", () => {
   });
 });
 
+test('a Content-Type built to make a regular expression backtrack is read in linear time (ReDoS)', { timeout: 5000 }, async () => {
+  const { isMediaType } = await import('../../src/http/go-reading.js');
+  // A quadratic check would take hours on a million characters (0.5 s on the 16 KiB a header may hold).
+  assert.equal(isMediaType(`a/b${' '.repeat(1_000_000)}x`), false);
+  assert.equal(isMediaType(`a/b${'; a=b'.repeat(200_000)}`), true);
+  assert.equal(isMediaType('application/json; charset=utf-8'), true);
+});
+
 test('DOCS_ENABLED=false: no docs page and no OpenAPI document', async () => {
   const svc = await startService({ DOCS_ENABLED: 'false' });
   try {

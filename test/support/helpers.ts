@@ -25,8 +25,19 @@ export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'todo-test-'));
 }
 
+/**
+ * The runtime of the service under test. `node` (default): startService() runs the service in this process
+ * through run(). `bun` (TEST_RUNTIME=bun, as .ci/run sets it for the HTTP-level suites): startService() and
+ * spawnService() run the production bundle under Bun (TEST_BUN, else `bun` on PATH) as its own process, so the
+ * same suites check the service on Bun. In that mode `app` is not available (no in-process Fastify instance),
+ * and log lines arrive as the process writes them (batched: read them with waitFor).
+ */
+export const TEST_RUNTIME: 'node' | 'bun' = process.env.TEST_RUNTIME === 'bun' ? 'bun' : 'node';
+const SERVICE_COMMAND = TEST_RUNTIME === 'bun' ? (process.env.TEST_BUN ?? 'bun') : process.execPath;
+
 /** Starts the service through run() on port 0; SQLite in `dir` unless `env` names another DATABASE_URL. */
 export async function startService(env: Record<string, string> = {}, dir = tempDir()): Promise<TestService> {
+  if (TEST_RUNTIME === 'bun') return startServiceProcess(env, dir);
   const dbPath = join(dir, 'todos.db');
   const logs: Record<string, unknown>[] = [];
   const controller = new AbortController();
@@ -46,6 +57,38 @@ export async function startService(env: Record<string, string> = {}, dir = tempD
     dir,
     dbPath,
     logs,
+    stop,
+    dispose: async () => {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** startService() under TEST_RUNTIME=bun: the bundle as its own process, with run()'s test environment. */
+async function startServiceProcess(env: Record<string, string>, dir: string): Promise<TestService> {
+  const dbPath = join(dir, 'todos.db');
+  const proc = await spawnService(
+    { DATABASE_URL: `sqlite:${dbPath}`, LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_MS: '2000', DB_CONNECT_TIMEOUT_MS: '2000', ...env },
+    { dir },
+  );
+  const listening = proc.logs.find((l) => l.msg === 'listening')!;
+  const url = listening.url as string;
+  const managementUrl = listening.management_url as string;
+  const stop = async () => {
+    await proc.stop();
+    forgetDocument(url);
+    forgetDocument(managementUrl);
+  };
+  return {
+    app: undefined as never,
+    url,
+    port: Number(new URL(url).port),
+    managementUrl,
+    close: stop,
+    dir,
+    dbPath,
+    logs: proc.logs,
     stop,
     dispose: async () => {
       await stop();
@@ -115,11 +158,11 @@ export interface Proc {
   stop: () => Promise<number | null>;
 }
 
-/** Runs the production bundle as its own process and waits for its "listening" line. */
-export async function spawnService(env: Record<string, string> = {}, options: { stderr?: 'inherit' | 'ignore' } = {}): Promise<Proc> {
+/** Runs the production bundle as its own process (on TEST_RUNTIME) and waits for its "listening" line. */
+export async function spawnService(env: Record<string, string> = {}, options: { stderr?: 'inherit' | 'ignore'; dir?: string } = {}): Promise<Proc> {
   assert.ok(existsSync(MAIN), `${MAIN} is missing: run \`npm run build\` (npm test does)`);
-  const dir = tempDir();
-  const child = spawn(process.execPath, [MAIN], {
+  const dir = options.dir ?? tempDir();
+  const child = spawn(SERVICE_COMMAND, [MAIN], {
     cwd: dir,
     env: { PATH: process.env.PATH, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${join(dir, 't.db')}`, SHUTDOWN_DELAY_MS: '0', ...env },
     stdio: ['ignore', 'pipe', options.stderr ?? 'inherit'],
