@@ -59,16 +59,22 @@ export function callTelemetry({ logger, metrics, tracing }: CallTelemetryDeps, o
     const requestId = header !== null && SANE_REQUEST_ID.test(header) ? header : randomUUID();
     const trace = tracing?.startRequest(`${service}/${method}`, Object.fromEntries(req.header));
 
+    // The response names the request and its span, as REST's X-Request-Id and traceresponse headers do.
+    const ids = trace?.span.spanContext();
+    const named = (metadata: Headers) => {
+      metadata.set('x-request-id', requestId);
+      if (ids) metadata.set('traceresponse', `00-${ids.traceId}-${ids.spanId}-${ids.traceFlags & 1 ? '01' : '00'}`);
+    };
     let error: ConnectError | undefined;
     let cause: unknown;
     try {
       const res = trace ? await tracing!.runIn(trace.context, () => next(req)) : await next(req);
-      res.header.set('x-request-id', requestId);
+      named(res.header);
       return res;
     } catch (thrown) {
       cause = thrown;
       error = toConnectError(thrown);
-      error.metadata.set('x-request-id', requestId);
+      named(error.metadata);
       throw error;
     } finally {
       const seconds = (performance.now() - started) / 1000;
@@ -89,7 +95,6 @@ export function callTelemetry({ logger, metrics, tracing }: CallTelemetryDeps, o
         trace.span.end();
       }
       if (options.log || failed) {
-        const ids = trace?.span.spanContext();
         const identity = req.contextValues.get(callerKey);
         const line = {
           request_id: requestId,
