@@ -2,8 +2,8 @@
 // Connect adapter, which speaks gRPC, gRPC-Web and the Connect protocol. The services are listed in
 // src/routes.ts (addRpcServices). Closing drains it like the API: health watchers are told NOT_SERVING and end,
 // every connection gets a GOAWAY and finishes the calls it has in flight, and what is left after
-// SHUTDOWN_TIMEOUT_MS is cut.
-import { createServer, type Http2ServerResponse, type Http2Session } from 'node:http2';
+// SHUTDOWN_TIMEOUT_MS is cut. Calls that Connect refuses before the interceptors run are counted here.
+import { createServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Code, createContextValues, type ContextValues } from '@connectrpc/connect';
@@ -48,15 +48,14 @@ export function createGrpcServer(deps: AppDeps, app: App): GrpcServer {
     },
   });
   const refused = refusedCall(deps);
-  const server = createServer({ settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS } }, (req, res) => {
+  /** A call that ends without callTelemetry having seen it was refused by Connect itself: count it all the same. */
+  const countIfRefused = (req: Http2ServerRequest, res: Http2ServerResponse, trailers: { status: string | undefined }) => {
     const started = performance.now();
-    const trailers = encodeGrpcMessageAsSpecified(res);
     res.once('close', () => {
       if (valuesOf.get(req)?.get(observedKey)) return;
       const path = (req.url ?? '').split('?', 1)[0]!;
-      const status = trailers.status;
-      // No response at all: the client went away (or its deadline passed) before the call got anywhere.
-      const code = !res.writableEnded ? Code.Canceled : status !== undefined ? (Number(status) as Code) || undefined : codeFromHttpStatus(res.statusCode);
+      // No response at all: the client went away before the call got anywhere.
+      const code = !res.writableEnded ? Code.Canceled : trailers.status !== undefined ? (Number(trailers.status) as Code) || undefined : codeFromHttpStatus(res.statusCode);
       refused({
         path,
         ...(methods.get(path) ?? { service: undefined, method: undefined }),
@@ -67,6 +66,9 @@ export function createGrpcServer(deps: AppDeps, app: App): GrpcServer {
         userAgent: req.headers['user-agent'],
       });
     });
+  };
+  const server = createServer({ settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS } }, (req, res) => {
+    countIfRefused(req, res, encodeGrpcMessageAsSpecified(res));
     handler(req, res);
   });
   if (config.limits.maxConnections > 0) server.maxConnections = config.limits.maxConnections;
