@@ -34,6 +34,9 @@ export function callerOf(ctx: Pick<HandlerContext, 'values' | 'method'>): Identi
 /** A client's x-request-id is kept when it is short and plain (as REST keeps X-Request-Id); else a fresh UUID. */
 const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 
+/** A W3C traceparent: version, trace id (not all zeros), parent id, flags. */
+const TRACEPARENT = /^[0-9a-f]{2}-(?!0{32})([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}/;
+
 /** gRPC, gRPC-Web or Connect, from the request's content type. */
 export function protocolOf(contentType: string | null): 'grpc' | 'grpc-web' | 'connect' {
   if (contentType?.startsWith('application/grpc-web')) return 'grpc-web';
@@ -90,15 +93,17 @@ export function callTelemetry({ logger, metrics, tracing }: CallTelemetryDeps, o
           'client.address': req.contextValues.get(peerKey),
         };
         trace.span.setAttributes(attributes);
+        // As for REST: every error is an event on the span; only the server's own marks the span failed.
+        if (cause !== undefined) trace.span.recordException(cause as Error);
         if (failed) trace.span.setStatus({ code: 2, message: error!.rawMessage }); // SpanStatusCode.ERROR
-        if (cause !== undefined && failed) trace.span.recordException(cause as Error);
         trace.span.end();
       }
       if (options.log || failed) {
         const identity = req.contextValues.get(callerKey);
         const line = {
           request_id: requestId,
-          trace_id: ids?.traceId,
+          // With tracing off, the caller's trace id (if any), so the line still meets the caller's trace.
+          trace_id: ids?.traceId ?? TRACEPARENT.exec(req.header.get('traceparent') ?? '')?.[1],
           span_id: ids?.spanId,
           protocol,
           rpc: `${service}/${method}`,

@@ -148,13 +148,15 @@ describe('grpc-js client (the reference implementation, loading the .proto)', ()
   });
 
   test('errors carry the code and the readable message, and the request id as metadata', async () => {
-    const invalid = await jsError(client.call('CreateTodo', { title: 'a\u0001' }, { metadata: { 'x-request-id': 'grpc-test-1' } }));
+    const traceparent = '00-6bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const invalid = await jsError(client.call('CreateTodo', { title: 'a\u0001' }, { metadata: { 'x-request-id': 'grpc-test-1', traceparent } }));
     assert.equal(invalid.code, Code.InvalidArgument);
     assert.equal(invalid.details, 'The request is not valid: title contains characters that are not allowed (control characters, or blank).');
     assert.equal(invalid.metadata.get('x-request-id')[0], 'grpc-test-1');
     assert.equal((await jsError(client.call('UpdateTodo', { id: '0', completed: true }))).code, Code.InvalidArgument);
     const line = svc.logs.find((l) => l.request_id === 'grpc-test-1');
     assert.deepEqual([line?.rpc, line?.code, line?.protocol, line?.msg], ['todo.v1.TodoService/CreateTodo', 'INVALID_ARGUMENT', 'grpc', 'rpc completed']);
+    assert.equal(line?.trace_id, '6bf92f3577b34da6a3ce929d0e0e4736', "tracing off: the caller's trace id");
   });
 });
 
