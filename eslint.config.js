@@ -4,7 +4,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'bench/results/', 'src/generated/', 'test/support/generated/', 'coverage/', 'test-results/', '.tmp/'] },
+  { ignores: ['dist/', 'node_modules/', 'bench/results/', 'src/generated/', 'src/grpc/gen/', 'test/support/generated/', 'coverage/', 'test-results/', '.tmp/'] },
   js.configs.recommended,
   {
     files: ['**/*.ts'],

@@ -75,14 +75,16 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-/** Starts a fresh instance of a target (new temp dir, new port). */
-async function launch(target) {
+/** Starts a fresh instance of a target (new temp dir, new port; with `grpc`, a gRPC port too: GRPC_PORT). */
+async function launch(target, { grpc = false } = {}) {
   const dir = tempDir(target.name);
   const port = await freePort();
+  const grpcPort = grpc ? await freePort() : undefined;
   // A launch may prepare something outside the temp dir (a PostgreSQL schema) and say how to remove it.
-  const spec = await target.launch({ port, dir });
+  const spec = await target.launch({ port, dir, grpcPort });
   try {
     const server = await startServer({ ...spec, port, logFile: join(dir, 'stderr.log') });
+    if (grpcPort) server.grpcBase = `http://127.0.0.1:${grpcPort}`;
     live.servers.add(server);
     return { server, dir, cleanup: spec.cleanup };
   } catch (err) {
@@ -162,13 +164,14 @@ async function seed(server, tag, scenario, { options, tool }) {
   const ids = await seedTodos(server.base, options.seed, options.seedConcurrency);
   const params = { idMin: ids[0], idMax: ids.at(-1), pages: Math.max(1, Math.ceil(ids.length / 10)) };
   if (ids.at(-1) - ids[0] + 1 !== ids.length) log(`${tag}: WARNING seeded ids are not contiguous; some lookups will 404`);
-  return { ids, load: { tool: tool.name, base: server.base, scenario, params, connections: options.connections, threads: options.threads } };
+  return { ids, load: { tool: tool.name, base: server.base, grpcBase: server.grpcBase, scenario, params, connections: options.connections, threads: options.threads } };
 }
 
 /** One scenario on a fresh server: seed, warm up, measure. */
 async function runScenarioOnce(target, scenario, { options, tool }) {
   const tag = `[${target.name}] ${scenario.label}`;
-  const instance = await launch(target);
+  // gRPC is off as shipped: only the gRPC scenarios start ours with GRPC_PORT.
+  const instance = await launch(target, { grpc: scenario.grpc });
   const { server } = instance;
   const sampler = new RssSampler(server.pid);
   try {
@@ -252,6 +255,7 @@ async function startTarget(target, result, context) {
 
 /** One scenario of a started target into `result` (its error, if it fails). */
 async function runScenarioInto(target, result, scenario, context) {
+  if (scenario.grpc && !target.grpc) return; // only targets that serve gRPC run the gRPC scenarios
   try {
     const r = await runScenario(target, scenario, context);
     result.scenarios[scenario.name] = r;
@@ -302,7 +306,7 @@ async function runSideBySide(variants, scenario, context) {
   try {
     const jobs = [];
     for (const variant of variants) {
-      const instance = await launch(variant);
+      const instance = await launch(variant, { grpc: scenario.grpc && variant.grpc });
       instances.push(instance);
       jobs.push((await seed(instance.server, `[${variant.name}] ${scenario.label}`, scenario, context)).load);
     }

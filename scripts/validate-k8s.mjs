@@ -198,13 +198,21 @@ function checkRules(objects) {
       for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
         const port = c[probe]?.httpGet?.port;
         if (!c[probe]) problems.push(`${cw}: no ${probe}`);
-        else if (typeof port === 'string' && !ports.has(port)) problems.push(`${cw}: ${probe} uses undeclared port ${port}`);
+        else if (c[probe].grpc) {
+          // A native gRPC probe (grpc.health.v1) checks readiness on the gRPC port; liveness must not depend on it.
+          if (probe === 'livenessProbe') problems.push(`${cw}: livenessProbe is a gRPC probe (health follows readiness: an outage would restart pods)`);
+          if (c[probe].grpc.port !== ports.get('grpc')) problems.push(`${cw}: ${probe} probes port ${c[probe].grpc.port}, not the grpc port`);
+          if (config?.GRPC_PORT === undefined || Number(config.GRPC_PORT) !== ports.get('grpc')) problems.push(`${cw}: ${probe} is a gRPC probe but GRPC_PORT is not the grpc port`);
+        } else if (typeof port === 'string' && !ports.has(port)) problems.push(`${cw}: ${probe} uses undeclared port ${port}`);
         else if (ports.get('management') !== undefined && port !== 'management' && port !== ports.get('management')) {
           problems.push(`${cw}: ${probe} is not on the management port`);
         }
       }
       if (config?.MANAGEMENT_PORT !== undefined && Number(config.MANAGEMENT_PORT) !== ports.get('management')) {
         problems.push(`${cw}: MANAGEMENT_PORT=${config.MANAGEMENT_PORT} but the management port is ${ports.get('management')}`);
+      }
+      if (config?.GRPC_PORT !== undefined && Number(config.GRPC_PORT) !== ports.get('grpc')) {
+        problems.push(`${cw}: GRPC_PORT=${config.GRPC_PORT} but the grpc port is ${ports.get('grpc')}`);
       }
       if (config?.PORT !== undefined && Number(config.PORT) !== ports.get('http')) {
         problems.push(`${cw}: PORT=${config.PORT} but the http port is ${ports.get('http')}`);

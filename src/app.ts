@@ -13,6 +13,7 @@ import { HttpProblem, ProblemType, problemBody, type ProblemInit } from './http/
 import { addRequestTelemetry, requestLogFields } from './telemetry/request-hooks.js';
 import { trackRoutes } from './http/route-table.js';
 import { addProblemSchema, registerOpenApi } from './http/openapi.js';
+import { fieldErrors, invalidRequest } from './http/validation.js';
 import { addCrossSiteWriteGuard, addOverloadShedding, addRateLimit, addSecurityHeaders, connectionOptions } from './http/protection.js';
 import { addDocsRoutes, addProbeRoutes, addRoutes } from './routes.js';
 import { StorageFullError, StorageUnavailableError } from './storage/errors.js';
@@ -169,23 +170,11 @@ export function sendProblem(req: FastifyRequest, reply: FastifyReply, init: Prob
 function toProblem(error: FastifyError): ProblemInit {
   if (error instanceof HttpProblem) return error.init;
   if (error.validation) {
-    const errors = error.validation.map((v) => {
-      const missing = (v.params as { missingProperty?: string }).missingProperty;
-      const field = [error.validationContext, ...v.instancePath.split('/').filter(Boolean), missing].filter(Boolean).join('.');
-      // A regular expression means nothing to a client: say what the pattern forbids instead.
-      const message = v.keyword === 'pattern' ? 'contains characters that are not allowed (control characters, or blank)' : (v.message ?? 'is invalid');
-      return { field, message };
-    });
+    const errors = fieldErrors(error.validationContext, error.validation);
     if (error.validationContext === 'params') {
       return { status: 400, type: ProblemType.invalidId, title: 'Invalid id', detail: 'The todo id must be a non-zero integer.', errors };
     }
-    return {
-      status: 400,
-      type: ProblemType.validation,
-      title: 'Invalid request',
-      detail: `The request is not valid: ${errors.map((e) => `${e.field} ${e.message}`).join('; ')}.`,
-      errors,
-    };
+    return invalidRequest(errors);
   }
   const status = error.statusCode ?? 500;
   if (status >= 500) return { status: 500, detail: 'The server could not handle the request. It has been logged.' };

@@ -29,6 +29,7 @@ export const ConfigSchema = Type.Object({
   REDIS_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 100, description: 'A Redis command slower than this is abandoned and the cache is bypassed for a second.' }),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: 'The URL clients use to reach the API (e.g. `https://todos.example.com`); the OpenAPI document names it as its server. Default: relative (`/`).' })),
   MANAGEMENT_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Serve `/metrics`, `/livez`, `/readyz` on this separate port instead of the API port, away from the public ingress.' })),
+  GRPC_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Serve the todos over gRPC, gRPC-Web and the Connect protocol (HTTP/2 cleartext; TLS is the ingress\'s job), with gRPC health checking and server reflection, on this port. Unset: off.' })),
   SHUTDOWN_DELAY_MS: Type.Integer({ minimum: 0, default: 5000, description: 'On SIGTERM, `/readyz` turns 503 at once but requests are still served this long (load balancers and Kubernetes endpoints catch up), then the server drains.' }),
   READINESS_REQUIRES_REDIS: Type.Boolean({ default: false, description: 'Whether `/readyz` fails while Redis is down. Default: Redis is reported as degraded but the replica stays ready, since it serves fine without the cache.' }),
   METRICS_ENABLED: Type.Boolean({ default: true, description: '`false`: no Prometheus metrics are kept and `/metrics` answers 404 (`/metrics/json` stays).' }),
@@ -107,6 +108,8 @@ export interface Config {
   log: { level: string; format: 'json' | 'pretty' };
   publicUrl: string | undefined;
   managementPort: number | undefined;
+  /** The gRPC listener (src/grpc/); undefined: off. */
+  grpcPort: number | undefined;
   shutdownDelayMs: number;
   readinessRequiresRedis: boolean;
   metricsEnabled: boolean;
@@ -226,6 +229,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     log: { level: c.LOG_LEVEL, format: c.LOG_FORMAT },
     publicUrl: c.PUBLIC_URL?.replace(/\/+$/, ''),
     managementPort: c.MANAGEMENT_PORT,
+    grpcPort: c.GRPC_PORT,
     shutdownDelayMs: c.SHUTDOWN_DELAY_MS,
     readinessRequiresRedis: c.READINESS_REQUIRES_REDIS,
     metricsEnabled: c.METRICS_ENABLED,

@@ -33,6 +33,8 @@ export interface Service {
   port: number;
   /** Base URL of the management listener (probes, metrics); the API's URL when MANAGEMENT_PORT is unset. */
   managementUrl: string;
+  /** Base URL of the gRPC listener (`http://127.0.0.1:9090`, HTTP/2 cleartext); undefined when GRPC_PORT is unset. */
+  grpcUrl: string | undefined;
   /**
    * Turns /readyz to 503, keeps serving for SHUTDOWN_DELAY_MS, then stops accepting connections, lets
    * in-flight requests finish (bounded by SHUTDOWN_TIMEOUT_MS) and closes everything. Idempotent.
@@ -138,19 +140,23 @@ async function open(config: Config, version: string, logger: Logger, closers: Cl
   const deps = { config, logger, todos, idempotency: storage.idempotency, authenticator, build: buildInfo, metrics, tracing, lifecycle, checks };
   const app = await buildApp(deps);
   const management = config.managementPort === undefined ? undefined : buildManagementApp(deps);
-  // The API drains first; the management listener (probes) answers until the API is closed.
+  // gRPC's code is loaded only when its port is configured.
+  const grpc = config.grpcPort === undefined ? undefined : (await import('./grpc/server.js')).createGrpcServer(deps, app);
+  // The API and gRPC drain together; the management listener (probes) answers until both are closed.
   closers.push('servers', async () => {
-    await app.close();
+    await Promise.all([app.close(), grpc?.close()]);
     await management?.close();
   });
 
   await app.listen({ port: config.port, host: config.host });
   if (management) await management.listen({ port: config.managementPort!, host: config.host });
+  const grpcPort = grpc && (await grpc.listen(config.grpcPort!, config.host));
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
       lifecycle.shuttingDown = true;
+      grpc?.readinessChanged();
       logger.info({ delay_ms: config.shutdownDelayMs }, 'shutting down: not ready any more, still serving');
       await sleep(config.shutdownDelayMs);
       logger.info('shutting down: draining in-flight requests');
@@ -173,10 +179,12 @@ async function open(config: Config, version: string, logger: Logger, closers: Cl
   };
   const { port, url } = urlOf(app.server, config.port);
   const managementUrl = management ? urlOf(management.server, config.managementPort!).url : url;
+  const grpcUrl = grpcPort === undefined ? undefined : `http://${config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host}:${grpcPort}`;
   logger.info(
     {
       url,
       management_url: managementUrl,
+      grpc_url: grpcUrl,
       version,
       commit: buildInfo.commit,
       storage: storage.kind,
@@ -186,6 +194,6 @@ async function open(config: Config, version: string, logger: Logger, closers: Cl
     },
     'listening',
   );
-  return { app, url, port, managementUrl, close };
+  return { app, url, port, managementUrl, grpcUrl, close };
 }
 

@@ -15,6 +15,7 @@ import { wrkScriptArgs } from './scenarios.mjs';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const LUA_DIR = join(HERE, '..', 'lua');
 const WORKER = join(HERE, 'autocannon-worker.mjs');
+const GRPC_WORKER = join(HERE, 'grpc-worker.mjs');
 
 /** { name: 'wrk'|'autocannon', version } — `forced` ('wrk' / 'autocannon') overrides detection. */
 export function detectTool(forced) {
@@ -103,10 +104,21 @@ async function runAutocannon({ base, scenario, params, seconds, connections }) {
   return JSON.parse(stdout);
 }
 
+/** A gRPC scenario: the Connect client in a child process, whatever the HTTP load generator is. */
+async function runGrpc({ grpcBase, scenario, params, seconds, connections }) {
+  if (!grpcBase) throw new Error(`${scenario.name}: the target serves no gRPC`);
+  const job = JSON.stringify({ url: grpcBase, scenario: scenario.name, params, seconds, connections });
+  const [cmd, args] = pinned(LOADGEN_CPU, process.execPath, [GRPC_WORKER, job]);
+  const { code, stdout, stderr } = await run(cmd, args);
+  if (code !== 0) throw new Error(`the gRPC load generator failed (exit ${code}): ${stderr.trim().slice(0, 500)}`);
+  return JSON.parse(stdout);
+}
+
 /**
- * One load run of `seconds` against `base` (e.g. http://127.0.0.1:1234).
- * @param {{ tool: string, base: string, scenario: object, params: object, seconds: number, connections: number, threads: number }} job
+ * One load run of `seconds` against `base` (e.g. http://127.0.0.1:1234), or `grpcBase` for a gRPC scenario.
+ * @param {{ tool: string, base: string, grpcBase?: string, scenario: object, params: object, seconds: number, connections: number, threads: number }} job
  */
 export function runLoad(job) {
+  if (job.scenario.grpc) return runGrpc(job);
   return job.tool === 'wrk' ? runWrk(job) : runAutocannon(job);
 }

@@ -13,6 +13,8 @@ export const SCENARIOS = [
   { name: 'create', label: 'POST /api/todos', short: 'POST', lua: 'post.lua' },
   { name: 'update', label: 'PUT /api/todos/:id', short: 'PUT :id', lua: 'put.lua' },
   { name: 'mix', label: 'mix 80% read / 20% write', short: 'mix 80/20', lua: 'mix.lua' },
+  // GetTodo over gRPC (GRPC_PORT), beside REST's get by id: only targets that serve gRPC run it (lib/grpc-worker.mjs).
+  { name: 'grpc-get', label: 'gRPC GetTodo (by id)', short: 'gRPC :id', grpc: true },
 ];
 
 export function selectScenarios(names) {

@@ -97,8 +97,9 @@ async function buildBundle(root, { skipBuild, log }) {
  * shutdown delay: it only keeps a stopping server serving for load balancers (5 s by default), and the bench
  * stops ours dozens of times a run.
  */
-const oursEnv = ({ port, dir }) => ({
+const oursEnv = ({ port, dir, grpcPort }) => ({
   PORT: String(port),
+  ...(grpcPort ? { GRPC_PORT: String(grpcPort) } : {}),
   HOST: '127.0.0.1',
   DATABASE_URL: `sqlite:${join(dir, 'todos.db')}`,
   LOG_LEVEL: 'info',
@@ -115,6 +116,7 @@ function ours(root, runtime, built, compileCache) {
     label: onBun ? 'ours on Bun (Fastify + SQLite)' : 'ours (Fastify + SQLite)',
     runtime: runtime.name,
     ours: true,
+    grpc: !onBun, // the gRPC scenario runs on Node's ours (Bun's node:http2 server is not what we ship)
     required: !onBun, // the shipped service must always run
     optional: onBun,
     available: false,

@@ -98,15 +98,20 @@ function insufficientScope(scope: Scope): HttpProblem {
   });
 }
 
+/** The caller behind an Authorization value (an HTTP header, or gRPC's `authorization` metadata), if it has `scope`. */
+export async function authorize(authenticator: Authenticator, authorization: string | undefined, scope: Scope): Promise<Identity> {
+  const identity = await authenticator.authenticate(authorization);
+  if (!identity.scopes.has(scope)) throw insufficientScope(scope);
+  return identity;
+}
+
 /** The hook: routes with `config.scope` get `req.identity`, or a refusal before their body is read. */
 export function addAuthentication(app: FastifyInstance, authenticator: Authenticator): void {
   app.decorateRequest('identity', null);
   app.addHook('onRequest', async (req: FastifyRequest) => {
     const scope = req.routeOptions.config.scope;
     if (scope === undefined) return;
-    const identity = await authenticator.authenticate(req.headers.authorization);
-    if (!identity.scopes.has(scope)) throw insufficientScope(scope);
-    req.identity = identity;
+    req.identity = await authorize(authenticator, req.headers.authorization, scope);
   });
 }
 

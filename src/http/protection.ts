@@ -8,7 +8,8 @@ import { STATUS_CODES } from 'node:http';
 import { getHeapStatistics } from 'node:v8';
 import rateLimit from '@fastify/rate-limit';
 import underPressure from '@fastify/under-pressure';
-import type { FastifyHttpOptions, FastifyInstance, RawServerDefault } from 'fastify';
+import type { FastifyHttpOptions, FastifyInstance, FastifyRequest, RawServerDefault } from 'fastify';
+import type { Identity } from '../auth/identity.js';
 import helmet from 'helmet';
 import type { Config } from '../config.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -154,12 +155,13 @@ export async function addOverloadShedding(app: FastifyInstance, limits: Config['
 
 const OVERLOAD_RETRY_AFTER_SECONDS = 2;
 
-const overloaded = (type: string) =>
+const overloaded = (type: string | undefined, headers?: Record<string, string>) =>
   new HttpProblem({
     status: 503,
     type: ProblemType.overloaded,
     title: 'Overloaded',
-    detail: `The server is overloaded right now (${type === 'heapUsedBytes' ? 'memory' : 'event-loop delay'}); retry shortly.`,
+    detail: `The server is overloaded right now${type === undefined ? '' : ` (${type === 'heapUsedBytes' ? 'memory' : 'event-loop delay'})`}; retry shortly.`,
+    ...(headers ? { headers } : {}),
   } satisfies ProblemInit);
 
 /**
@@ -183,15 +185,51 @@ export async function addRateLimit(app: FastifyInstance, config: Pick<Config, 'l
     keyGenerator: (req) => (req.identity && req.identity.via !== 'none' ? `owner:${req.identity.owner}` : `ip:${req.ip}`),
     ...(redis ? { redis, nameSpace: `${config.redis!.keyPrefix}ratelimit:` } : {}),
     skipOnError: true,
-    errorResponseBuilder: (_req, context) =>
-      new HttpProblem({
-        status: 429,
-        type: ProblemType.rateLimited,
-        title: 'Too many requests',
-        detail: `More than ${context.max} requests in ${limit.windowMs / 1000} s from this client; retry in ${context.after}.`,
-      }),
+    errorResponseBuilder: (_req, context) => rateLimited(context.max, limit.windowMs, context.after),
   });
 }
+
+const rateLimited = (max: number, windowMs: number, after: string, headers?: Record<string, string>) =>
+  new HttpProblem({
+    status: 429,
+    type: ProblemType.rateLimited,
+    title: 'Too many requests',
+    detail: `More than ${max} requests in ${windowMs / 1000} s from this client; retry in ${after}.`,
+    ...(headers ? { headers } : {}),
+  });
+
+/** Who an RPC is counted as: what the limiter's key is made of (see `keyGenerator` above). */
+export interface RateLimitedCaller {
+  identity: Identity | null;
+  ip: string;
+}
+
+/**
+ * The API's rate limit for calls that are not Fastify requests (the gRPC service): the same limiter, store and
+ * budget, through @fastify/rate-limit's public `createRateLimit()`, so a caller has one budget over REST and
+ * gRPC together. Throws the 429 problem past the limit; undefined when rate limiting is off.
+ */
+export function rateLimitForCalls(app: FastifyInstance, config: Pick<Config, 'limits'>): ((caller: RateLimitedCaller) => Promise<void>) | undefined {
+  const limit = config.limits.rateLimit;
+  if (!limit || !app.hasDecorator('createRateLimit')) return undefined;
+  const check = app.createRateLimit();
+  return async (caller) => {
+    // The limiter reads what the keyGenerator reads (identity, ip) and the route's config, which a call has none of.
+    const request = { identity: caller.identity, ip: caller.ip, routeOptions: { config: {} } } as unknown as FastifyRequest;
+    const result = await check(request);
+    if (!result.isAllowed && result.isExceeded) {
+      throw rateLimited(result.max, limit.windowMs, `${result.ttlInSeconds} s`, { 'retry-after': String(result.ttlInSeconds) });
+    }
+  };
+}
+
+/** True while the server sheds load (@fastify/under-pressure), for calls that do not pass Fastify's hooks. */
+export function overloadedNow(app: FastifyInstance): () => boolean {
+  return app.hasDecorator('isUnderPressure') ? () => app.isUnderPressure() : () => false;
+}
+
+/** The 503 problem of shed load, for calls that do not pass Fastify's hooks. */
+export const overloadedProblem = () => overloaded(undefined, { 'retry-after': String(OVERLOAD_RETRY_AFTER_SECONDS) });
 
 async function rateLimitRedis(options: NonNullable<Config['redis']>, logger: Logger) {
   const { Redis } = await import('ioredis');

@@ -81,27 +81,39 @@ export const RuntimeRoute = {
 const withTimeout = (ms: number, work: Promise<void>) =>
   Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref())]);
 
-export function probeHandlers(deps: { lifecycle: Lifecycle; checks: ReadinessCheck[]; metrics: Metrics; checkTimeoutMs: number }) {
+export interface ReadinessDeps {
+  lifecycle: Lifecycle;
+  checks: ReadinessCheck[];
+  checkTimeoutMs: number;
+}
+
+/** Runs every check (each bounded by the timeout): what /readyz and the gRPC health service answer from. */
+export async function readiness(deps: ReadinessDeps): Promise<{ checks: Record<string, string>; failed: string[] }> {
+  const checks: Record<string, string> = {};
+  const failed: string[] = [];
+  await Promise.all(
+    deps.checks.map(async ({ name, critical, check }) => {
+      try {
+        await withTimeout(deps.checkTimeoutMs, check());
+        checks[name] = 'ok';
+      } catch (error) {
+        const why = (error as Error).message || 'failed';
+        checks[name] = critical ? `failed: ${why}` : `degraded: ${why}`;
+        if (critical) failed.push(name);
+      }
+    }),
+  );
+  checks.shutdown = deps.lifecycle.shuttingDown ? 'failed: shutting down' : 'ok';
+  if (deps.lifecycle.shuttingDown) failed.push('shutdown');
+  return { checks, failed };
+}
+
+export function probeHandlers(deps: ReadinessDeps & { metrics: Metrics }) {
   return {
     livez: async () => ({ status: 'alive' as const }),
 
     readyz: async (req: SchemaRequest<typeof ReadyzRoute>, reply: SchemaReply<typeof ReadyzRoute>) => {
-      const checks: Record<string, string> = {};
-      const failed: string[] = [];
-      await Promise.all(
-        deps.checks.map(async ({ name, critical, check }) => {
-          try {
-            await withTimeout(deps.checkTimeoutMs, check());
-            checks[name] = 'ok';
-          } catch (error) {
-            const why = (error as Error).message || 'failed';
-            checks[name] = critical ? `failed: ${why}` : `degraded: ${why}`;
-            if (critical) failed.push(name);
-          }
-        }),
-      );
-      checks.shutdown = deps.lifecycle.shuttingDown ? 'failed: shutting down' : 'ok';
-      if (deps.lifecycle.shuttingDown) failed.push('shutdown');
+      const { checks, failed } = await readiness(deps);
       if (failed.length === 0) return reply.send({ status: 'ready' as const, checks });
       const problem = problemBody(
         { status: 503, type: ProblemType.notReady, title: 'Not ready', detail: `Failing checks: ${failed.join(', ')}.` },

@@ -14,6 +14,8 @@ export interface Metrics {
   observeRequest(method: string, route: string, status: number, seconds: number, bytes: number): void;
   requestStarted(): void;
   requestFinished(): void;
+  /** Called once per finished RPC (gRPC, gRPC-Web, Connect): `code` is the gRPC status name (`OK`, `NOT_FOUND`). */
+  observeRpc(service: string, method: string, code: string, protocol: string, seconds: number): void;
   observeQuery(operation: string, seconds: number, failed: boolean): void;
   cacheEvent(result: 'hit' | 'miss' | 'error'): void;
   /** Where scrape-time gauges read from; set by whoever owns the thing measured. */
@@ -37,6 +39,7 @@ export function disabledMetrics(): Metrics {
     observeRequest: nothing,
     requestStarted: nothing,
     requestFinished: nothing,
+    observeRpc: nothing,
     observeQuery: nothing,
     cacheEvent: nothing,
     sources: {},
@@ -78,6 +81,20 @@ export function createMetrics(build: BuildInfo, version: string, storageKind: st
     registers: [registry],
   });
   const inFlight = new client.Gauge({ name: 'http_requests_in_flight', help: 'Requests being handled right now.', registers: [registry] });
+  // RPCs (src/grpc/) have their own family: gRPC status names are not HTTP statuses, and a method is not a route.
+  const rpcs = new client.Counter({
+    name: 'rpc_server_requests_total',
+    help: 'RPCs answered (gRPC, gRPC-Web and Connect), by service, method, gRPC status code and protocol.',
+    labelNames: ['service', 'method', 'code', 'protocol'] as const,
+    registers: [registry],
+  });
+  const rpcDuration = new client.Histogram({
+    name: 'rpc_server_duration_seconds',
+    help: 'Time from receiving an RPC to its response (for a stream: to its first message), by service, method and gRPC status code.',
+    labelNames: ['service', 'method', 'code'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [registry],
+  });
   const queries = new client.Histogram({
     name: 'db_query_duration_seconds',
     help: 'Duration of database operations, by operation and outcome.',
@@ -147,6 +164,10 @@ export function createMetrics(build: BuildInfo, version: string, storageKind: st
       requests.labels(method, route, code).inc();
       duration.labels(method, route, code).observe(seconds);
       size.labels(method, route).observe(bytes);
+    },
+    observeRpc(service, method, code, protocol, seconds) {
+      rpcs.labels(service, method, code, protocol).inc();
+      rpcDuration.labels(service, method, code).observe(seconds);
     },
     requestStarted: () => inFlight.inc(),
     requestFinished: () => inFlight.dec(),

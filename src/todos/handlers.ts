@@ -4,7 +4,7 @@ import { callerOf } from '../auth/authenticate.js';
 import { isoNow } from '../clock.js';
 import { invalidId, todoNotFound } from '../http/problem.js';
 import type { SchemaReply as Rep, SchemaRequest as Req } from '../http/types.js';
-import type { TodoRepository } from './repository.js';
+import type { TodoPatch, TodoRepository } from './repository.js';
 import { etagOf, settled, type WriteSafety } from './write-safety.js';
 import type { CreateTodoRoute, DeleteTodoRoute, GetTodoRoute, ListTodosRoute, UpdateTodoRoute } from './schemas.js';
 
@@ -41,11 +41,9 @@ export function todoHandlers({ todos, safety }: TodoHandlerDeps) {
   return {
     list: async (req: Req<typeof ListTodosRoute>) => {
       const { page: rawPage, limit: rawLimit, completed } = req.query;
-      const page = Math.max(DEFAULT_PAGE, parseIntOr(rawPage, DEFAULT_PAGE));
-      let limit = parseIntOr(rawLimit, DEFAULT_LIMIT);
-      if (limit < 1 || limit > MAX_LIMIT) limit = DEFAULT_LIMIT;
+      const { page, limit, offset } = pageOf(parseIntOr(rawPage, DEFAULT_PAGE), parseIntOr(rawLimit, DEFAULT_LIMIT));
       const { items, total } = await todos.list(callerOf(req).owner, {
-        offset: (page - 1) * limit,
+        offset,
         limit,
         completed: completed === undefined ? undefined : completed === 'true',
       });
@@ -76,10 +74,7 @@ export function todoHandlers({ todos, safety }: TodoHandlerDeps) {
       const id = parseId(req.params.id);
       const owner = callerOf(req).owner;
       const ifVersion = safety.ifMatch(req, id);
-      const { title, description, completed } = req.body;
-      // The reference's partial-update rules: empty or null title/description keep the stored value,
-      // completed changes only when it is present.
-      const patch = { title: title || undefined, description: description || undefined, completed: completed ?? undefined };
+      const patch = patchOf(req.body);
       return safety.once(req, reply, owner, 200, 'Todo updated', async (receipt) => settled(await todos.update(owner, id, patch, { ifVersion, receipt }), id));
     },
 
@@ -94,10 +89,32 @@ export function todoHandlers({ todos, safety }: TodoHandlerDeps) {
 
 /** Trims a string `title` before validation; a blank one is left as is, so validation rejects it. */
 export function trimTitle(req: { body: unknown }, _reply: unknown, done: () => void): void {
-  const body = req.body as { title?: unknown } | null;
-  if (body && typeof body === 'object' && typeof body.title === 'string') {
-    const trimmed = body.title.trim();
-    if (trimmed !== '') body.title = trimmed;
-  }
+  trimBodyTitle(req.body);
   done();
+}
+
+// The rules below are shared by the REST handlers above and the gRPC service (src/grpc/todo-service.ts).
+
+/** The title trimming of every write: a string `title` loses its surrounding whitespace unless it is blank. */
+export function trimBodyTitle(body: unknown): void {
+  const b = body as { title?: unknown } | null;
+  if (b && typeof b === 'object' && typeof b.title === 'string') {
+    const trimmed = b.title.trim();
+    if (trimmed !== '') b.title = trimmed;
+  }
+}
+
+/** The page served for a requested page and limit: page below 1 → 1; a limit outside 1–100 → 10. */
+export function pageOf(requestedPage: number, requestedLimit: number): { page: number; limit: number; offset: number } {
+  const page = Math.max(DEFAULT_PAGE, requestedPage);
+  const limit = requestedLimit < 1 || requestedLimit > MAX_LIMIT ? DEFAULT_LIMIT : requestedLimit;
+  return { page, limit, offset: (page - 1) * limit };
+}
+
+/**
+ * The reference's partial-update rules: an empty, null or missing title or description keeps the stored value;
+ * completed changes only when it is present.
+ */
+export function patchOf(update: { title?: string | null | undefined; description?: string | null | undefined; completed?: boolean | null | undefined }): TodoPatch {
+  return { title: update.title || undefined, description: update.description || undefined, completed: update.completed ?? undefined };
 }

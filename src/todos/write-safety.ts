@@ -5,7 +5,6 @@
 // the same transaction as its write; a repeat gets that answer, a repeat while the first still runs 409, the
 // same key on another request 422. Keys are per owner and expire after IDEMPOTENCY_TTL_SECONDS.
 import { createHash } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isoNow } from '../clock.js';
 import { HttpProblem, ProblemType } from '../http/problem.js';
 import type { IdempotencyStore, Receipt, Todo, WriteResult } from './repository.js';
@@ -34,6 +33,20 @@ export interface Envelope {
   timestamp: string;
 }
 
+/** What write safety reads of a request: a Fastify request, or the REST request a gRPC call stands for. */
+export interface WriteRequest {
+  headers: { 'if-match'?: string | undefined; 'if-none-match'?: string | undefined; 'idempotency-key'?: string | string[] | undefined };
+  method: string;
+  url: string;
+  body?: unknown;
+}
+
+/** Where it puts the status and headers (ETag, Idempotent-Replayed) of its answer: a Fastify reply, or a call's. */
+export interface WriteReply {
+  code(status: number): WriteReply;
+  header(name: string, value: string): WriteReply;
+}
+
 const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,255}$/;
 
 export function writeSafety({ idempotency, ttlMs, leaseMs, requireIfMatch }: WriteSafetyOptions) {
@@ -43,7 +56,7 @@ export function writeSafety({ idempotency, ttlMs, leaseMs, requireIfMatch }: Wri
      * version: a missing todo is a 404 either way), else the versions its strong tags name for this todo (an
      * empty list matches nothing). 428 when REQUIRE_IF_MATCH and no header came.
      */
-    ifMatch(req: FastifyRequest, id: number): number[] | undefined {
+    ifMatch(req: WriteRequest, id: number): number[] | undefined {
       const header = req.headers['if-match'];
       if (header === undefined) {
         if (requireIfMatch) throw preconditionRequired();
@@ -57,7 +70,7 @@ export function writeSafety({ idempotency, ttlMs, leaseMs, requireIfMatch }: Wri
     },
 
     /** If-None-Match on a read: true when the todo still has one of the tags (weak comparison), or for `*`. */
-    notModified(req: FastifyRequest, todo: Todo): boolean {
+    notModified(req: WriteRequest, todo: Todo): boolean {
       const header = req.headers['if-none-match'];
       if (header === undefined) return false;
       const tags = entityTags(header);
@@ -71,8 +84,8 @@ export function writeSafety({ idempotency, ttlMs, leaseMs, requireIfMatch }: Wri
      * happen, and then the key is given back.
      */
     async once(
-      req: FastifyRequest,
-      reply: FastifyReply,
+      req: WriteRequest,
+      reply: WriteReply,
       owner: string,
       status: number,
       message: string,
@@ -102,7 +115,7 @@ export function writeSafety({ idempotency, ttlMs, leaseMs, requireIfMatch }: Wri
 
 export type WriteSafety = ReturnType<typeof writeSafety>;
 
-function answer(reply: FastifyReply, status: number, envelope: Envelope): Envelope {
+function answer(reply: WriteReply, status: number, envelope: Envelope): Envelope {
   reply.code(status).header('etag', etagOf(envelope.todo));
   return envelope;
 }
@@ -121,7 +134,7 @@ export function settled(result: WriteResult, id: number): Todo {
 }
 
 /** The Idempotency-Key header: an sf-string (`"…"`) or a bare token, 1–255 visible characters; a 400 if not. */
-function idempotencyKeyOf(req: FastifyRequest): string | undefined {
+function idempotencyKeyOf(req: WriteRequest): string | undefined {
   const header = req.headers['idempotency-key'];
   if (header === undefined) return undefined;
   const value = typeof header === 'string' ? header.trim().replace(/^"(.*)"$/, '$1') : '';
@@ -138,7 +151,7 @@ function idempotencyKeyOf(req: FastifyRequest): string | undefined {
 }
 
 /** What makes two requests "the same" for a key: method, path and the body as the handler reads it. */
-function fingerprintOf(req: FastifyRequest): string {
+function fingerprintOf(req: WriteRequest): string {
   const path = req.url.split('?', 1)[0];
   return createHash('sha256').update(`${req.method} ${path}\n${JSON.stringify(req.body ?? null)}`).digest('base64url');
 }

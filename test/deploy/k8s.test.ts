@@ -19,7 +19,7 @@ function validate(...dirs: string[]) {
 test('every overlay renders and validates', { skip: !hasKubectl && 'kubectl not installed' }, () => {
   const run = validate();
   assert.equal(run.status, 0, run.stdout + run.stderr);
-  for (const overlay of ['base', 'overlays/production', 'overlays/servicemonitor', 'overlays/canary']) {
+  for (const overlay of ['base', 'overlays/production', 'overlays/servicemonitor', 'overlays/canary', 'overlays/grpc']) {
     assert.match(run.stdout, new RegExp(`^ok +deploy/k8s/${overlay}:`, 'm'));
   }
 });

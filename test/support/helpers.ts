@@ -75,6 +75,7 @@ async function startServiceProcess(env: Record<string, string>, dir: string): Pr
   const listening = proc.logs.find((l) => l.msg === 'listening')!;
   const url = listening.url as string;
   const managementUrl = listening.management_url as string;
+  const grpcUrl = listening.grpc_url as string | undefined;
   const stop = async () => {
     await proc.stop();
     forgetDocument(url);
@@ -85,6 +86,7 @@ async function startServiceProcess(env: Record<string, string>, dir: string): Pr
     url,
     port: Number(new URL(url).port),
     managementUrl,
+    grpcUrl,
     close: stop,
     dir,
     dbPath,
