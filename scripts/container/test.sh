@@ -252,20 +252,25 @@ MAJFLT_BEFORE=$(awk '/^total_pgmajfault /{print $2}' "$MEMDIR/memory.stat" 2>/de
 log "the seed's load test: 64 connections, $LOAD_S s per run, alternately at $MEMORY_MIB MiB and $COMPARE_MIB MiB"
 # one unmeasured second each first: both JITs warm before anything is compared
 LOAD_S=1 loadtest "$BASE" "http://127.0.0.1:$MPORT/metrics" >/dev/null 2>&1; LOAD_S=1 loadtest "$ROOMY" "$ROOMY_METRICS" >/dev/null 2>&1
-SMALL=0 ROOMY_SUM=0
-for which in small roomy roomy small; do
-  if [ $which = small ]; then
-    echo "      $MEMORY_MIB MiB:" >&2
-    r=$(loadtest "$BASE" "http://127.0.0.1:$MPORT/metrics"); SMALL=$((SMALL + r)); LOADS+=("$r")
-  else
-    echo "      $COMPARE_MIB MiB:" >&2
-    r=$(loadtest "$ROOMY" "$ROOMY_METRICS"); ROOMY_SUM=$((ROOMY_SUM + r))
-  fi
+SMALL=0 ROOMY_SUM=0 ROUNDS=0
+# The shared machine moves single runs by tens of percent: a round that misses the 10 % is measured once more and
+# the two rounds are judged together (as the benchmark re-runs a noisy scenario).
+while [ $ROUNDS -lt 2 ] && { [ $ROUNDS -eq 0 ] || [ $((SMALL * 10)) -lt $((ROOMY_SUM * 9)) ]; }; do
+  ROUNDS=$((ROUNDS + 1))
+  for which in small roomy roomy small; do
+    if [ $which = small ]; then
+      echo "      $MEMORY_MIB MiB:" >&2
+      r=$(loadtest "$BASE" "http://127.0.0.1:$MPORT/metrics"); SMALL=$((SMALL + r)); LOADS+=("$r")
+    else
+      echo "      $COMPARE_MIB MiB:" >&2
+      r=$(loadtest "$ROOMY" "$ROOMY_METRICS"); ROOMY_SUM=$((ROOMY_SUM + r))
+    fi
+  done
 done
 MAJFLT=$(( $(awk '/^total_pgmajfault /{print $2}' "$MEMDIR/memory.stat" 2>/dev/null || echo 0) - MAJFLT_BEFORE ))
 check "the seed's load test at $MEMORY_MIB MiB: no failed request (runs: ${LOADS[*]} req/s)" \
-  [ "${LOADS[0]}" -gt 0 -a "${LOADS[1]}" -gt 0 ]
-check "throughput at $MEMORY_MIB MiB within 10 % of $COMPARE_MIB MiB ($((SMALL / 2)) vs $((ROOMY_SUM / 2)) req/s, $(( ROOMY_SUM > 0 ? SMALL * 100 / ROOMY_SUM : 0 )) %)" \
+  bash -c "! printf '%s\n' ${LOADS[*]} | grep -qx 0"
+check "throughput at $MEMORY_MIB MiB within 10 % of $COMPARE_MIB MiB ($((SMALL / 2 / ROUNDS)) vs $((ROOMY_SUM / 2 / ROUNDS)) req/s, $(( ROOMY_SUM > 0 ? SMALL * 100 / ROOMY_SUM : 0 )) %, $ROUNDS round(s))" \
   [ $((SMALL * 10)) -ge $((ROOMY_SUM * 9)) ]
 check "no thrashing under load at $MEMORY_MIB MiB ($MAJFLT major page faults)" [ "$MAJFLT" -lt 1000 ]
 note "memory after the load: $(memory_line)"
