@@ -128,7 +128,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   addCrossSiteWriteGuard(app, config.cors.origins);
   // Before the rate limit, which counts an authenticated caller by its owner rather than its address.
-  addAuthentication(app, deps.authenticator);
+  addAuthentication(app, deps.authenticator, config.auth.mode);
   await addRateLimit(app, config, logger);
 
   addRoutes(app, deps);
