@@ -2,6 +2,7 @@
 // HTTP request for ever, the way a cache without a bound or a listener added per request does. The soak's
 // verdict must fail on it; nothing else loads this file.
 'use strict';
+const { Buffer } = require('node:buffer');
 const http = require('node:http');
 
 const kept = [];

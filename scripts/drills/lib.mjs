@@ -43,7 +43,7 @@ export async function waitFor(what, fn, timeoutMs = 20_000, everyMs = 50) {
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
-export const fmt = (n) => (typeof n === 'number' ? n.toLocaleString('en-US') : String(n));
+export const fmt = (n) => (typeof n === 'number' ? n.toLocaleString('en-US') : (n ?? '—'));
 
 // ---- the drill -----------------------------------------------------------------------------------------------
 
@@ -140,8 +140,8 @@ class Drill {
           `${fmt(f.requests)} requests`,
           `${fmt(f.failed)} failed`,
           `${fmt(f.acknowledged)} acknowledged writes`,
-          `${fmt(f.lost)} lost`,
-          `${fmt(f.duplicates)} duplicates`,
+          f.lost === undefined ? undefined : `${fmt(f.lost)} lost`,
+          f.duplicates === undefined ? undefined : `${fmt(f.duplicates)} duplicates`,
           f.recoveryMs === undefined ? undefined : `recovery ${(f.recoveryMs / 1000).toFixed(2)} s`,
           f.extra,
         ].filter(Boolean)

@@ -120,8 +120,6 @@ await drill(opts.fault ? `soak-${opts.fault}` : 'soak', async (d) => {
     requests: load.requests,
     failed: load.failures.length,
     acknowledged: load.acknowledged,
-    lost: 0,
-    duplicates: 0,
     extra: `RSS trend ${slope.toFixed(1)} MB/h after warm-up (${(slope * hours).toFixed(1)} MB, allowed ${allowed.toFixed(1)}), p99 ${p99.toFixed(1)} ms`,
   });
 }, { hardLimitMs: MINUTES * 60_000 + 120_000 });
