@@ -11,9 +11,9 @@
 // service that keeps anything per request (a cache without bound, a listener per request) grows linearly with
 // the requests served and fails it; `--fault leak` proves that, by preloading scripts/drills/leak.cjs, which
 // keeps 2 KiB per request in the service process.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Load, Service, drill, fmt, root, sleep } from './lib.mjs';
 
@@ -25,6 +25,7 @@ const { values: opts } = parseArgs({
     out: { type: 'string' },
     fault: { type: 'string' },
     'service-env': { type: 'string', multiple: true, default: [] },
+    replot: { type: 'string' },
     short: { type: 'boolean' },
   },
 });
@@ -34,6 +35,11 @@ const CLIENTS = Number(opts.clients);
 const SAMPLE_MS = 10_000;
 const SLOPE_LIMIT_MB_PER_HOUR = 16;
 const GROWTH_ALLOWANCE_MB = 4; // what settles slowly: SQLite's page cache, V8's old space reaching its GC rhythm
+if (opts.replot) {
+  // --replot soak.json: draw the chart of a saved run again (soak.svg beside it), without running anything
+  writeFileSync(join(dirname(opts.replot), 'soak.svg'), chart(JSON.parse(readFileSync(opts.replot, 'utf8'))));
+  process.exit(0);
+}
 if (!(MINUTES > 0) || !(RATE > 0) || !(CLIENTS > 0)) throw new Error('--minutes, --rate and --clients must be positive numbers');
 
 await drill(opts.fault ? `soak-${opts.fault}` : 'soak', async (d) => {
@@ -140,7 +146,7 @@ function slopePerHour(points) {
 }
 
 /** Three panels over time: RSS and heap (MB), p99 (ms), error rate (%). Plain SVG, no library. */
-function chart({ samples, minutes, rate, slopeMBPerHour, fault }) {
+function chart({ samples, minutes, rate, slopeMBPerHour, fault, requests, warmupSeconds }) {
   const W = 760;
   const H = 150;
   const left = 56;
@@ -148,19 +154,20 @@ function chart({ samples, minutes, rate, slopeMBPerHour, fault }) {
   const tMax = Math.max(60, ...samples.map((s) => s.t));
   const x = (t) => left + ((W - left - right) * t) / tMax;
   const panels = [
-    { title: 'memory (MB): RSS, V8 heap in use', series: [['rssMB', '#1f77b4'], ['heapMB', '#2ca02c']] },
+    { title: 'memory (MB): RSS (blue), V8 heap in use (green)', series: [['rssMB', '#1f77b4'], ['heapMB', '#2ca02c']] },
     { title: 'p99 latency (ms), per 10 s', series: [['p99', '#ff7f0e']] },
     { title: 'failed requests (%), per 10 s', series: [['errorPct', '#d62728']] },
   ];
   const rows = samples.map((s) => ({ ...s, errorPct: s.errorRate * 100 }));
   let svg = '';
   panels.forEach((p, i) => {
-    const top = 36 + i * (H + 28);
+    const top = 50 + i * (H + 28);
     const values = p.series.flatMap(([k]) => rows.map((r) => r[k])).filter(Number.isFinite);
     const yMax = niceMax(Math.max(1, ...values));
     const y = (v) => top + H - (H * v) / yMax;
     svg += `<text x="${left}" y="${top - 6}" font-size="12">${p.title}</text>`;
     svg += `<rect x="${left}" y="${top}" width="${W - left - right}" height="${H}" fill="none" stroke="#ccc"/>`;
+    svg += `<line x1="${x(warmupSeconds)}" x2="${x(warmupSeconds)}" y1="${top}" y2="${top + H}" stroke="#999" stroke-dasharray="4 3"/>`;
     for (const v of [0, yMax / 2, yMax]) {
       svg += `<text x="${left - 6}" y="${y(v) + 4}" font-size="10" text-anchor="end">${+v.toFixed(1)}</text>`;
       svg += `<line x1="${left}" x2="${W - right}" y1="${y(v)}" y2="${y(v)}" stroke="#eee"/>`;
@@ -170,14 +177,16 @@ function chart({ samples, minutes, rate, slopeMBPerHour, fault }) {
       svg += `<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${pts}"/>`;
     }
   });
-  const bottom = 36 + panels.length * (H + 28) - 10;
+  const bottom = 50 + panels.length * (H + 28) - 10;
   for (let m = 0; m <= tMax / 60; m += Math.max(1, Math.ceil(tMax / 60 / 12))) {
     svg += `<text x="${x(m * 60)}" y="${bottom}" font-size="10" text-anchor="middle">${m}</text>`;
   }
   svg += `<text x="${W / 2}" y="${bottom + 14}" font-size="11" text-anchor="middle">minutes</text>`;
-  const title = `Soak: ${minutes} min at ${rate} requests/s${fault ? ` (fault: ${fault})` : ''}; RSS slope after warm-up ${slopeMBPerHour.toFixed(1)} MB/h`;
+  const achieved = requests / (minutes * 60);
+  const title = `Soak ${minutes} min: ${rate}/s asked, ${achieved.toFixed(0)}/s served${fault ? `, fault: ${fault}` : ''}; ` +
+    `RSS trend after warm-up (dashed line) ${slopeMBPerHour.toFixed(1)} MB/h`;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${bottom + 24}" font-family="sans-serif">` +
-    `<rect width="100%" height="100%" fill="white"/><text x="${left}" y="18" font-size="14">${title}</text>${svg}</svg>\n`;
+    `<rect width="100%" height="100%" fill="white"/><text x="${left}" y="18" font-size="13">${title}</text>${svg}</svg>\n`;
 }
 
 function niceMax(v) {
