@@ -552,7 +552,8 @@ export class Load {
       }
       if (this.ratePerSecond) {
         // a schedule, not a pause: a client behind it (a slow answer) catches up, so the rate asked is the rate sent
-        next = (next ?? tick) + (1000 * this.clients) / this.ratePerSecond;
+        // (at most a second of it: after a stall the schedule starts again rather than storming)
+        next = Math.max((next ?? tick) + (1000 * this.clients) / this.ratePerSecond, Date.now() - 1000);
         if (next > Date.now()) await sleep(next - Date.now());
       }
     }
