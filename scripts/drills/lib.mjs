@@ -54,6 +54,13 @@ export async function drill(name, body, { hardLimitMs = 600_000 } = {}) {
     void d.cleanup().then(() => d.exit());
   }, hardLimitMs);
   hardStop.unref();
+  // Ctrl-C or a SIGTERM stops the drill, not just this process: what it started goes with it
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => {
+      d.check(`not interrupted (${signal})`, false);
+      void d.cleanup().then(() => d.exit());
+    });
+  }
   try {
     await body(d);
   } catch (error) {
