@@ -163,4 +163,19 @@ describe('two replicas and a Redis that comes back with what it held', { skip: p
     for (let i = 0; i < 3; i++) assert.equal(await description(b, id), 'written while Redis was away');
     await proxyA.up();
   });
+
+  test('an Idempotency-Key repeat answered from the receipt retires entries its first request could not', async () => {
+    const id = await cachedThroughB('replayed');
+    // A commits the write and answers, but cannot bump the generations (it died, or lost Redis, just then).
+    await proxyA.down();
+    const patch = { body: { description: 'after' }, headers: { 'idempotency-key': `replay-${id}` } };
+    assert.equal((await http(a.url, 'PATCH', `/api/todos/${id}`, patch)).status, 200);
+    // The client did not get that answer and repeats the request through B: the stored receipt answers it.
+    const repeat = await http(b.url, 'PATCH', `/api/todos/${id}`, patch);
+    assert.equal(repeat.status, 200);
+    assert.equal(repeat.headers.get('idempotent-replayed'), 'true');
+    assert.equal(await description(b, id), 'after', 'stale todo after the repeat was answered');
+    assert.equal(await listed(b, id), 'after', 'stale list page after the repeat was answered');
+    await proxyA.up();
+  });
 });
