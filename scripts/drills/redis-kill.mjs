@@ -26,6 +26,11 @@ function acknowledgedCreates(load, probe) {
   return n;
 }
 
+/** How many of these todos have an entry in Redis (any owner, epoch, generation). */
+function cachedEntries(redis, todos) {
+  return todos.filter((t) => redis.cli('--scan', '--pattern', `todo:todo:*:${t.id}:e*`) !== '').length;
+}
+
 async function cacheHits(r) {
   const text = await (await fetch(`${r.managementUrl}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
   return Number(/^cache_requests_total\{[^}]*result="hit"[^}]*\} (\d+)/m.exec(text)?.[1] ?? 0);
@@ -154,6 +159,7 @@ await drill('redis-kill', async (d) => {
 
   const load = new Load({ urls: [a.url, b.url], clients: CLIENTS, tag: 'plain' }).start();
   const kills = []; // { round, recoveryMs }
+  const restored = []; // per restart: whether Redis came back holding the probes' entries from before the kill
   await sleep(2000);
 
   for (let round = 0; round < LOAD_ROUNDS; round++) {
@@ -179,6 +185,7 @@ await drill('redis-kill', async (d) => {
     const hits = await Promise.all(replicas.map(cacheHits));
     await redis.start();
     const backAt = Date.now();
+    restored.push(cachedEntries(redis, before) === before.length);
     const [recoveryMs] = await Promise.all([
       cacheInUseAgain(replicas, hits, backAt),
       probe.readFor(PROBE_MS, replicas, [...before, ...during, page[round % 10]], page, () => acknowledgedCreates(load, probe)),
@@ -202,6 +209,7 @@ await drill('redis-kill', async (d) => {
   const quietHits = await Promise.all(replicas.map(cacheHits));
   await redis.start();
   const quietBack = Date.now();
+  restored.push(cachedEntries(redis, [x]) === 1);
   const [quietRecovery] = await Promise.all([
     cacheInUseAgain(replicas, quietHits, quietBack),
     probe.readFor(PROBE_MS, [b, a], [x, page[9]], page, () => acknowledgedCreates(load, probe)),
@@ -229,6 +237,8 @@ await drill('redis-kill', async (d) => {
   d.check('no todo stored twice', audit.duplicates === 0, audit.examples.join('; '));
   d.check('every acknowledged probe write is in the database', probeLost.length === 0,
     probeLost.slice(0, 5).map((t) => `#${t.id} ${JSON.stringify(probeRows.get(t.id)?.description)} ≠ ${JSON.stringify(t.description)}`).join('; '));
+  d.check('each restarted Redis held the probes\' entries from before the kill (the old data not to be served)', restored.every(Boolean),
+    `${restored.filter(Boolean).length} of ${restored.length} restarts`);
   d.check(`both replicas used the cache again after each of the ${kills.length} restarts`, kills.every((k) => k.recoveryMs !== undefined));
 
   const worst = Math.max(...kills.map((k) => k.recoveryMs ?? Infinity));
