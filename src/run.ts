@@ -120,7 +120,10 @@ async function open(config: Config, version: string, logger: Logger, closers: Cl
   if (cache) closers.push('redis cache', () => cache.close());
   if (cache && !(await cache.connected(2000))) logger.warn('redis: not reachable at start; serving without the cache until it is');
   const instrumented = instrumentTodos(storage.todos, storage.kind, metrics, tracing);
-  const todos = cache ? (await import('./todos/cached-repository.js')).cachedTodoRepository(instrumented, cache) : instrumented;
+  const cached = cache && (await import('./todos/cached-repository.js'));
+  const todos = cache && cached ? cached.cachedTodoRepository(instrumented, cache) : instrumented;
+  // A repeat of an Idempotency-Key bumps the cache generations its write would have (the first may not have).
+  const idempotency = cache && cached ? cached.cachedIdempotencyStore(storage.idempotency, cache) : storage.idempotency;
 
   // jwt mode starts fetching the issuer's keys now; until they are in, readiness says so (and the service runs).
   const authenticator = createAuthenticator(config.auth, storage.apiKeys, logger);
@@ -137,7 +140,7 @@ async function open(config: Config, version: string, logger: Logger, closers: Cl
   }, IDEMPOTENCY_PURGE_MS).unref();
   closers.push('idempotency purge', () => clearInterval(purge));
 
-  const deps = { config, logger, todos, idempotency: storage.idempotency, authenticator, build: buildInfo, metrics, tracing, lifecycle, checks };
+  const deps = { config, logger, todos, idempotency, authenticator, build: buildInfo, metrics, tracing, lifecycle, checks };
   const app = await buildApp(deps);
   const management = config.managementPort === undefined ? undefined : buildManagementApp(deps);
   // gRPC's code is loaded only when its port is configured.

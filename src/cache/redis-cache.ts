@@ -9,9 +9,14 @@
 // docs/DECISIONS.md.
 //
 // Redis down or slow: a command is abandoned after REDIS_TIMEOUT_MS, the cache is bypassed for a second, the
-// outage is logged once, and requests go to the database. A replica that could not bump a generation bumps
+// outage is logged once, and requests go to the database. A replica that could not bump a generation moves
 // the global epoch once Redis answers again, before it uses the cache, so its missed invalidations cannot
-// resurface.
+// resurface. And every connection (the first, and each after a reconnect) starts by moving the epoch before
+// the first read: a Redis that comes back may hold what it held before (its append-only file or snapshot, a
+// promoted replica) while writes went to the database without bumping anything — including writes of another
+// replica, which cannot bump for us. The epoch is set to a fresh random value rather than incremented, so a
+// Redis restored from an older snapshot cannot move it back onto a value entries were written under.
+import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -47,8 +52,12 @@ export class RedisCache {
   private readonly redis: ScriptedRedis;
   private bypassUntil = 0;
   private down = false;
-  /** Set when an invalidation may have been lost; cleared by bumping the epoch. */
-  private epochBumpPending = false;
+  /** Invalidations that may have been lost so far (counted); the epoch must move after the last of them. */
+  private missedInvalidations = 0;
+  /** The connection (socket) the epoch was last moved on, and the lost invalidations that move covered. */
+  private epochMovedOn: unknown;
+  private epochCovers = 0;
+  private moving: Promise<void> | undefined;
   private readonly epochKey: string;
   private readonly generationTtlSeconds: number;
   private epochTimer: NodeJS.Timeout | undefined;
@@ -112,8 +121,8 @@ export class RedisCache {
       if (!results || failed) throw failed?.[0] ?? new Error('redis transaction aborted');
       this.recovered();
     } catch (error) {
-      // The bump may not have happened. Bump the epoch as soon as Redis answers, which retires every entry.
-      this.epochBumpPending = true;
+      // The bump may not have happened. Move the epoch as soon as Redis answers, which retires every entry.
+      this.missedInvalidations++;
       this.failed(error as Error);
       this.retryEpochBump();
     }
@@ -149,12 +158,15 @@ export class RedisCache {
     }
   }
 
-  /** False while bypassing; when a lost invalidation is pending, bumps the epoch first. */
+  /**
+   * False while bypassing; otherwise waits until the epoch has moved on this connection and after every lost
+   * invalidation, so no entry from before can answer.
+   */
   private async usable(): Promise<boolean> {
     if (Date.now() < this.bypassUntil || this.redis.status !== 'ready') return false;
-    if (!this.epochBumpPending) return true;
+    if (!this.epochStale()) return true;
     try {
-      await this.bumpEpoch();
+      await this.epochCurrent();
       return true;
     } catch (error) {
       this.failed(error as Error);
@@ -162,23 +174,42 @@ export class RedisCache {
     }
   }
 
-  /** Keeps trying to bump the epoch in the background until it works, so the window stays short. */
+  private epochStale(): boolean {
+    return this.epochMovedOn !== this.redis.stream || this.epochCovers !== this.missedInvalidations;
+  }
+
+  /** Moves the epoch until it is current (one move at a time, shared by every waiting read); throws if Redis fails. */
+  private async epochCurrent(): Promise<void> {
+    while (this.epochStale()) {
+      this.moving ??= this.moveEpoch().finally(() => {
+        this.moving = undefined;
+      });
+      await this.moving;
+    }
+  }
+
+  /** Keeps trying to move the epoch in the background until it works, so the window stays short. */
   private retryEpochBump(): void {
     if (this.epochTimer || this.closed) return;
     this.epochTimer = setTimeout(() => {
       this.epochTimer = undefined;
-      if (!this.epochBumpPending || this.closed) return;
-      this.bumpEpoch().catch(() => this.retryEpochBump());
+      if (!this.epochStale() || this.closed) return;
+      if (this.redis.status !== 'ready') return this.retryEpochBump(); // other replicas may be reading meanwhile
+      this.epochCurrent().catch(() => this.retryEpochBump());
     }, 250);
     this.epochTimer.unref();
   }
 
-  /** Retires every cached entry of every replica by moving the epoch all keys embed. */
-  private async bumpEpoch(): Promise<void> {
-    await this.redis.incr(this.epochKey);
-    this.epochBumpPending = false;
+  /** Retires every cached entry of every replica by moving the epoch all keys embed to a value never used. */
+  private async moveEpoch(): Promise<void> {
+    const connection = this.redis.stream;
+    const covers = this.missedInvalidations;
+    const reconnected = connection !== this.epochMovedOn;
+    await this.redis.set(this.epochKey, randomBytes(9).toString('base64url'));
+    this.epochMovedOn = connection;
+    this.epochCovers = covers;
     this.recovered();
-    this.logger.info('redis: epoch bumped after missed invalidations; cached entries from before are ignored');
+    this.logger.info({ reason: reconnected ? 'new connection' : 'missed invalidations' }, 'redis: epoch moved; cached entries from before are ignored');
   }
 
   /** Runs a Redis call in a client span under the request's span (tracing on). */
