@@ -5,7 +5,7 @@
 // (SQLITE_IOERR_SHMSIZE, which was a 500).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, statSync, statfsSync, unlinkSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, rmSync, statSync, statfsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
@@ -94,12 +94,19 @@ test('SQLite, disk full while a reader holds a snapshot: the WAL index cannot gr
   const disk = smallDisk(32 * 1024);
   const svc = await startService({}, disk.dir);
   const reader = new Database(svc.dbPath, { readonly: true });
+  // mxFrame of the WAL index header, through a descriptor kept open: closing one of the -shm file would drop this
+  // process's POSIX locks on it (the reader's and the service's)
+  const shm = openSync(`${svc.dbPath}-shm`, 'r');
+  const walFrames = () => {
+    const header = Buffer.alloc(4);
+    readSync(shm, header, 0, 4, 16);
+    return header.readUInt32LE(0);
+  };
   try {
     const { id } = (await create(svc, 'kept')).body.todo;
     // an online backup's read transaction: no checkpoint passes it, so the WAL only grows
     reader.exec('BEGIN');
     reader.prepare('SELECT count(*) FROM todos').get();
-    const walFrames = () => readFileSync(`${svc.dbPath}-shm`).readUInt32LE(16); // mxFrame of the WAL index header
     let n = 0;
     while (walFrames() < 4040) assert.equal((await create(svc, `growing ${n++}`)).status, 201);
     // room for the WAL to reach its 4,062nd frame and a few more, not for the index's next 32 KB region
@@ -114,6 +121,7 @@ test('SQLite, disk full while a reader holds a snapshot: the WAL index cannot gr
     checkIntegrity(svc.dbPath);
   } finally {
     if (reader.open) reader.close();
+    closeSync(shm);
     await svc.stop().catch(() => undefined);
     disk.unmount();
   }
