@@ -101,7 +101,7 @@ async function phase(d, synchronous, rounds) {
   d.check(`${s}: after the last restart and a clean stop, integrity_check ok, nothing lost, nothing twice`,
     integrity === 'ok' && lost + duplicates === 0 && exit.code === 0, `${integrity}, ${lost} lost, ${duplicates} twice, exit ${JSON.stringify(exit)}`);
   d.check(`${s}: the plain clients' failures (${plainFailures.length}) are all requests in flight at a kill`, stray.length === 0,
-    stray.slice(0, 5).map((f) => `${f.method} ${f.path} → ${f.status}`).join('; '));
+    stray.slice(0, 5).map((f) => `${f.method} ${f.path} → ${f.status}${f.detail ? ` (${f.detail})` : ''}`).join('; '));
   d.check(`${s}: the careful clients (retry, Idempotency-Key) end with no failure`, careful.failures.length === 0,
     careful.failures.slice(0, 5).map((f) => `${f.method} ${f.path} → ${f.status}`).join('; '));
   d.check(`${s}: the service got ready after each restart (worst ${(Math.max(...restartMs) / 1000).toFixed(2)} s)`, restartMs.length === rounds);
