@@ -112,11 +112,18 @@ function unavailable<T>(fn: () => T): T {
   }
 }
 
+/**
+ * The codes of a write that found no room: the WAL or the database file could not grow (SQLITE_FULL on ENOSPC,
+ * SQLITE_IOERR_WRITE on a short write or a quota), or the WAL's index could not (SQLITE_IOERR_SHMSIZE: the -shm
+ * file grows by 32 KB every 4,062 WAL frames, which happens when a reader's snapshot holds checkpoints back).
+ */
+const FULL_CODES = new Set(['SQLITE_FULL', 'SQLITE_IOERR_WRITE', 'SQLITE_IOERR_SHMSIZE']);
+
 /** SQLite's errors that are not the request's fault: busy (503) or a full disk (507). Others stay as they are. */
 function storageError(error: unknown): unknown {
   const code = (error as { code?: string }).code;
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return new StorageUnavailableError('the database is busy', { cause: error });
-  if (code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_WRITE') return new StorageFullError('the database disk is full', { cause: error });
+  if (code !== undefined && FULL_CODES.has(code)) return new StorageFullError('the database disk is full', { cause: error });
   return error;
 }
 
