@@ -110,18 +110,40 @@ async function query<R extends pg.QueryResultRow>(pool: pg.Pool, config: pg.Quer
 // ---- migrations ------------------------------------------------------------------------------------------
 
 /** Runs fn on one connection holding this schema's migration lock, so replicas starting together take turns. */
-async function withLockedClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
+function withLockedClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const lock = "hashtext('todo-service:migrations:' || current_schema())";
-  try {
+  return withClient(pool, async (client) => {
     await client.query(`SELECT pg_advisory_lock(${lock})`);
     try {
       return await fn(client);
     } finally {
       await client.query(`SELECT pg_advisory_unlock(${lock})`);
     }
+  });
+}
+
+/**
+ * Runs fn on a connection of its own from the pool. While a connection is checked out, the pool no longer listens
+ * for its 'error' event, and an 'error' without a listener crashes the process: a connection the server drops
+ * (PostgreSQL killed or restarted, a backend terminated) emits one even between queries. So it is listened for
+ * here; the query in flight fails by itself, and the connection goes back to the pool marked broken, which
+ * discards it. A connection whose ROLLBACK or unlock failed is discarded too: its session state is unknown.
+ */
+async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (error: Error) => {
+    broken ??= error;
+  };
+  client.on('error', onError);
+  try {
+    return await fn(client);
+  } catch (error) {
+    if (error instanceof StorageUnavailableError || isUnavailable(error)) broken ??= error as Error;
+    throw error;
   } finally {
-    client.release();
+    client.removeListener('error', onError);
+    client.release(broken);
   }
 }
 
@@ -178,24 +200,26 @@ function toTodo(row: Todo): Todo {
   };
 }
 
-/** Runs `fn` on one connection inside BEGIN … COMMIT (ROLLBACK when it throws). */
+/** Runs `fn` on one connection inside BEGIN … COMMIT (ROLLBACK when it throws; a failed ROLLBACK discards it). */
 async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  let client: pg.PoolClient;
   try {
-    client = await pool.connect();
+    return await withClient(pool, (client) => transaction(client, fn));
   } catch (error) {
-    throw isUnavailable(error) ? new StorageUnavailableError('the database is unavailable', { cause: error }) : error;
+    throw isUnavailable(error) && !(error instanceof StorageUnavailableError) ? new StorageUnavailableError('the database is unavailable', { cause: error }) : error;
   }
+}
+
+async function transaction<T>(client: pg.PoolClient, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  await client.query('BEGIN');
   try {
-    await client.query('BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw isUnavailable(error) ? new StorageUnavailableError('the database is unavailable', { cause: error }) : error;
-  } finally {
-    client.release();
+    await client.query('ROLLBACK').catch((rollback: unknown) => {
+      throw new StorageUnavailableError('the database is unavailable', { cause: new AggregateError([error, rollback], 'the write failed and so did its ROLLBACK') });
+    });
+    throw error;
   }
 }
 
