@@ -209,6 +209,32 @@ describe('postgres', { skip: postgres.skip }, () => {
         // and the service serves again once the database is back
         await waitFor('recovery', async () => ((await http(svc.url, 'GET', `/api/todos/${id}`)).status === 200 ? true : undefined));
       });
+
+      test('a write failed by the outage gives its Idempotency-Key back once the database is back, not after the lease', async () => {
+        const body = { title: 'released key' };
+        try {
+          const r = await cutMidTransaction('POST', '/api/todos', body, 'released-1');
+          assertProblem(r, 503, assert);
+        } finally {
+          await proxy.up();
+        }
+        // the retry runs the write (201), well within the lease (REQUEST_TIMEOUT_MS, 30 s): no 409 until then
+        const started = Date.now();
+        const statuses: number[] = [];
+        const created = await waitFor('the retry with the same key to be run', async () => {
+          const r = await http(svc.url, 'POST', '/api/todos', { body, headers: { 'idempotency-key': 'released-1' } });
+          statuses.push(r.status);
+          return r.status === 201 ? r : undefined;
+        }, 5000);
+        assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms: ${statuses.join(', ')}`);
+        assert.equal(created.headers.get('idempotent-replayed'), null);
+        const { rows } = await admin.query('SELECT id FROM todos WHERE title = $1', [body.title]);
+        assert.equal(rows.length, 1);
+        // and a repeat now gets the stored answer
+        const again = await http(svc.url, 'POST', '/api/todos', { body, headers: { 'idempotency-key': 'released-1' } });
+        assert.equal(again.status, 201);
+        assert.equal(again.headers.get('idempotent-replayed'), 'true');
+      });
     });
   });
 });
