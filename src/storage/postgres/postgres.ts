@@ -332,11 +332,16 @@ const matchesVersion = (param: string) => `(${param}::int[] IS NULL OR version =
  * back a hold that a later request took.
  */
 const MAX_PENDING_RELEASES = 10_000;
+const FIRST_RETRY_MS = 100;
 
-/** A failure to get a connection at all: no statement was sent. */
+/**
+ * A failure to get a connection at all, so no statement was sent: refused, unresolvable or unreachable, the server
+ * starting up or shutting down (57P03), too many connections (53300), or no connection within the timeout.
+ */
+const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', '57P03', '53300', '08001', '08004']);
 function neverSent(error: StorageUnavailableError): boolean {
   const cause = error.cause as { code?: string; message?: string } | undefined;
-  return cause?.code === 'ECONNREFUSED' || /timeout exceeded when trying to connect/i.test(cause?.message ?? '');
+  return CONNECT_FAILURES.has(cause?.code ?? '') || /timeout exceeded when trying to connect/i.test(cause?.message ?? '');
 }
 
 function postgresIdempotencyStore(pool: pg.Pool, logger: Logger): IdempotencyStore & { close(): void } {
@@ -351,7 +356,7 @@ function postgresIdempotencyStore(pool: pg.Pool, logger: Logger): IdempotencySto
     });
   };
 
-  const releaseLater = (owner: string, key: string, lease: number, delay = 100) => {
+  const releaseLater = (owner: string, key: string, lease: number, delay = FIRST_RETRY_MS) => {
     if (closed) return;
     if (retries.size >= MAX_PENDING_RELEASES) {
       logger.warn({ idempotency_key: key }, 'idempotency key: too many waiting to be given back; this one waits for its lease to end');
@@ -361,6 +366,7 @@ function postgresIdempotencyStore(pool: pg.Pool, logger: Logger): IdempotencySto
       logger.warn({ idempotency_key: key }, 'idempotency key: could not be given back before its lease ran out');
       return;
     }
+    if (delay === FIRST_RETRY_MS) logger.warn({ idempotency_key: key }, 'idempotency key: the database is unavailable; giving it back in the background');
     const timer = setTimeout(() => {
       retries.delete(timer);
       releaseOnce(owner, key, lease).then(
