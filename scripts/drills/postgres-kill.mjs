@@ -1,7 +1,7 @@
 // Drill: PostgreSQL killed with SIGKILL (its postmaster, the OOM killer's way) under load, and started again
-// after a few seconds (crash recovery from its WAL). Two replicas of the service on the drill's own cluster, each
-// load spread over both: plain clients (each request sent once) and careful clients (a failed request is retried,
-// POSTs with the same Idempotency-Key).
+// after a few seconds (crash recovery from its WAL). Two replicas of the service on the drill's own cluster and
+// Redis (the read cache), each load spread over both: plain clients (each request sent once) and careful clients
+// (a failed request is retried, POSTs with the same Idempotency-Key).
 // Passes when: while the database is down every failed request is a 503 with Retry-After and a problem body, and
 // /readyz answers 503 within the statement timeout; once the database accepts connections again both replicas
 // serve (a 200 from the API and from /readyz) within 5 s, without a restart; the careful clients are not held off
@@ -10,7 +10,7 @@
 // recovery replays it — and nothing is stored twice; neither replica's process ever exits.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Load, PostgresCluster, Service, drill, fmt, get, short, sleep } from './lib.mjs';
+import { Load, PostgresCluster, RedisServer, Service, drill, fmt, get, short, sleep } from './lib.mjs';
 
 const ROUNDS = short ? 2 : 5;
 const CLIENTS = 16;
@@ -40,11 +40,12 @@ class WatchedLoad extends Load {
 await drill('postgres-kill', async (d) => {
   const pg = await (await new PostgresCluster(d).init()).start();
   const [{ synchronous_commit: syncCommit }] = await pg.query('SHOW synchronous_commit');
-  const env = { DATABASE_URL: pg.url, DB_STATEMENT_TIMEOUT_MS: String(STATEMENT_TIMEOUT_MS) };
+  const redis = await new RedisServer(d).start(); // the read cache, as deployed: it must not hide or worsen the outage
+  const env = { DATABASE_URL: pg.url, REDIS_URL: redis.url, DB_STATEMENT_TIMEOUT_MS: String(STATEMENT_TIMEOUT_MS) };
   const replicas = [new Service(d, 'A', env), new Service(d, 'B', env)];
   await Promise.all(replicas.map((r) => r.start()));
   const pids = replicas.map((r) => r.child.pid);
-  d.log(`2 replicas on PostgreSQL :${pg.port} (synchronous_commit = ${syncCommit}); ${ROUNDS} × kill -9 of the postmaster, ${DOWN_MS / 1000} s down`);
+  d.log(`2 replicas on PostgreSQL :${pg.port} (synchronous_commit = ${syncCommit}) and Redis :${redis.port}; ${ROUNDS} × kill -9 of the postmaster, ${DOWN_MS / 1000} s down`);
 
   const urls = replicas.map((r) => r.url);
   const plain = new WatchedLoad({ urls, clients: CLIENTS / 2, tag: 'plain' }).start();
@@ -66,8 +67,8 @@ await drill('postgres-kill', async (d) => {
       `PostgreSQL up after ${(r.startMs / 1000).toFixed(2)} s of crash recovery; serving after ${r.serveMs} ms, ready after ${r.readyMs} ms`);
     await sleep(BETWEEN_MS);
   }
-  const alive = replicas.map((s) => s.child.exitCode === null && s.child.signalCode === null);
   await Promise.all([plain.stop(), careful.stop()]);
+  const alive = replicas.map((s) => s.child.exitCode === null && s.child.signalCode === null);
   d.log(`plain:   ${plain.summary()}`);
   d.log(`careful: ${careful.summary()}`);
   const logs = replicas.map((s) => readFileSync(join(d.work, `service-${s.name}.log`), 'utf8')).join('');
@@ -115,7 +116,7 @@ await drill('postgres-kill', async (d) => {
     careful.failures.slice(0, 5).map((f) => `${f.method} ${f.path} → ${f.status} ${f.detail ?? ''}`).join('; '));
   d.check('the plain clients got 503s during the outages (the drill did take the database away)', plain.failures.length > 0);
   d.report({
-    load: `${CLIENTS} clients on 2 replicas, ${ROUNDS} × kill -9 of the PostgreSQL postmaster, ${DOWN_MS / 1000} s down`,
+    load: `${CLIENTS} clients on 2 replicas (PostgreSQL + Redis), ${ROUNDS} × kill -9 of the PostgreSQL postmaster, ${DOWN_MS / 1000} s down`,
     seconds: Math.round(plain.seconds),
     requests: plain.requests + careful.requests,
     failed: plain.failures.length + careful.failures.length,
