@@ -73,14 +73,17 @@ export interface IdempotencyStore {
    * gets: the stored answer, "still running" (409), or "used for another request" (422).
    */
   claim(owner: string, key: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<Claim>;
-  /** Gives a key back after a request that stored nothing (it failed): a repeat runs again. */
-  release(owner: string, key: string): Promise<void>;
+  /**
+   * Gives a key back after a request that stored nothing (it failed): a repeat runs again. `lease` is the claim's:
+   * only that holder's hold is given back, never one a later request took after the lease ran out.
+   */
+  release(owner: string, key: string, lease: number): Promise<void>;
   /** Deletes expired keys; returns how many. */
   purgeExpired(): Promise<number>;
 }
 
 export type Claim =
-  | { claimed: true }
+  | { claimed: true; lease: number }
   | { replay: { status: number; message: string; timestamp: string; todo: Todo } }
   | { running: true }
   | { mismatch: true };

@@ -106,7 +106,7 @@ export function writeSafety({ idempotency, ttlMs, leaseMs, requireIfMatch }: Wri
       try {
         return answer(reply, status, { message, todo: await write({ owner, key, status, message, timestamp }), timestamp });
       } catch (error) {
-        await idempotency.release(owner, key).catch(() => undefined);
+        await idempotency.release(owner, key, claim.lease).catch(() => undefined);
         throw error;
       }
     },

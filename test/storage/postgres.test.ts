@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { migrations as pgMigrations } from '../../src/storage/postgres/migrations.js';
-import { MAIN, assertProblem, freshSchema, http, postgres, startService, type TestService } from '../support/helpers.js';
+import { MAIN, assertProblem, freshSchema, http, postgres, startService, waitFor, type TestService } from '../support/helpers.js';
 import { startProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
 
@@ -151,6 +151,89 @@ describe('postgres', { skip: postgres.skip }, () => {
         await expectFast503();
         await proxy.up();
         await expectRecovery();
+      });
+    });
+
+    // A write with an Idempotency-Key runs in a transaction on a connection checked out of the pool. Here it is
+    // held mid-transaction (its INSERT waits for a table lock) while every connection is cut, as when PostgreSQL's
+    // postmaster is killed: scripts/drills/postgres-kill.mjs found both bugs below under load.
+    describe('connections cut in the middle of a transaction', () => {
+      let svc: TestService;
+      let admin: pg.Client;
+      before(async () => {
+        svc = await startService({ DATABASE_URL: through(proxy, db.url), DB_STATEMENT_TIMEOUT_MS: '10000' });
+        admin = new pg.Client({ connectionString: db.url });
+        await admin.connect();
+      });
+      after(async () => {
+        await admin.end();
+        await svc.dispose();
+      });
+
+      /** Sends a write that blocks inside its transaction, cuts every connection, and returns its answer. */
+      async function cutMidTransaction(method: string, path: string, body: unknown, key: string) {
+        await admin.query('BEGIN');
+        await admin.query('LOCK TABLE todos IN ACCESS EXCLUSIVE MODE');
+        try {
+          const pending = http(svc.url, method, path, { body, headers: { 'idempotency-key': key } });
+          await waitFor('the write to wait for the lock', async () => {
+            const { rows } = await admin.query<{ n: number }>(
+              "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'todo-service' AND wait_event_type = 'Lock'",
+            );
+            return rows[0]!.n > 0 ? true : undefined;
+          });
+          await proxy.down();
+          return await pending;
+        } finally {
+          await admin.query('ROLLBACK');
+        }
+      }
+
+      test('an error on a checked-out connection is a 503, not a crash (no unhandled "error" event)', async () => {
+        const id = (await http<{ todo: { id: number } }>(svc.url, 'POST', '/api/todos', { body: { title: 'checked out' } })).body.todo.id;
+        // The service runs in this process: an 'error' event nobody listens for is an uncaught exception here (in
+        // production, "fatal error, shutting down" and exit 1).
+        const uncaught: unknown[] = [];
+        const onUncaught = (error: unknown) => uncaught.push(error);
+        process.prependListener('uncaughtException', onUncaught);
+        try {
+          const r = await cutMidTransaction('PATCH', `/api/todos/${id}`, { description: 'cut' }, 'checked-out-1');
+          assertProblem(r, 503, assert);
+          assert.equal(r.headers.get('retry-after'), '1');
+          await new Promise((resolve) => setTimeout(resolve, 200)); // the connection's 'end' comes after the answer
+        } finally {
+          process.removeListener('uncaughtException', onUncaught);
+          await proxy.up();
+        }
+        assert.deepEqual(uncaught.map(String), []);
+        // and the service serves again once the database is back
+        await waitFor('recovery', async () => ((await http(svc.url, 'GET', `/api/todos/${id}`)).status === 200 ? true : undefined));
+      });
+
+      test('a write failed by the outage gives its Idempotency-Key back once the database is back, not after the lease', async () => {
+        const body = { title: 'released key' };
+        try {
+          const r = await cutMidTransaction('POST', '/api/todos', body, 'released-1');
+          assertProblem(r, 503, assert);
+        } finally {
+          await proxy.up();
+        }
+        // the retry runs the write (201), well within the lease (REQUEST_TIMEOUT_MS, 30 s): no 409 until then
+        const started = Date.now();
+        const statuses: number[] = [];
+        const created = await waitFor('the retry with the same key to be run', async () => {
+          const r = await http(svc.url, 'POST', '/api/todos', { body, headers: { 'idempotency-key': 'released-1' } });
+          statuses.push(r.status);
+          return r.status === 201 ? r : undefined;
+        }, 5000);
+        assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms: ${statuses.join(', ')}`);
+        assert.equal(created.headers.get('idempotent-replayed'), null);
+        const { rows } = await admin.query('SELECT id FROM todos WHERE title = $1', [body.title]);
+        assert.equal(rows.length, 1);
+        // and a repeat now gets the stored answer
+        const again = await http(svc.url, 'POST', '/api/todos', { body, headers: { 'idempotency-key': 'released-1' } });
+        assert.equal(again.status, 201);
+        assert.equal(again.headers.get('idempotent-replayed'), 'true');
       });
     });
   });

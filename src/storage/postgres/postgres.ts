@@ -54,13 +54,14 @@ export async function openPostgres(options: PostgresOptions, logger: Logger): Pr
   await connectWithRetry(pool, options.connectTimeoutMs, logger);
 
   let todos: TodoRepository | undefined;
+  const idempotency = postgresIdempotencyStore(pool, logger);
   return {
     kind: 'postgres',
     get todos() {
       return (todos ??= postgresTodoRepository(pool));
     },
     apiKeys: postgresApiKeyStore(pool),
-    idempotency: postgresIdempotencyStore(pool),
+    idempotency,
     countTodos: async () => (await query<{ n: number }>(pool, { text: 'SELECT coalesce(sum(total), 0)::int8 AS n FROM todo_counts' })).rows[0]!.n,
     migrationStatus: () => withLockedClient(pool, (client) => migrationStatus(client, migrations)),
     migrate: () => withLockedClient(pool, (client) => migrate(client, migrations, logger)),
@@ -68,7 +69,10 @@ export async function openPostgres(options: PostgresOptions, logger: Logger): Pr
       await query(pool, { text: 'SELECT 1' });
     },
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
-    close: () => pool.end(),
+    close: () => {
+      idempotency.close();
+      return pool.end();
+    },
   };
 }
 
@@ -110,18 +114,40 @@ async function query<R extends pg.QueryResultRow>(pool: pg.Pool, config: pg.Quer
 // ---- migrations ------------------------------------------------------------------------------------------
 
 /** Runs fn on one connection holding this schema's migration lock, so replicas starting together take turns. */
-async function withLockedClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
+function withLockedClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const lock = "hashtext('todo-service:migrations:' || current_schema())";
-  try {
+  return withClient(pool, async (client) => {
     await client.query(`SELECT pg_advisory_lock(${lock})`);
     try {
       return await fn(client);
     } finally {
       await client.query(`SELECT pg_advisory_unlock(${lock})`);
     }
+  });
+}
+
+/**
+ * Runs fn on a connection of its own from the pool. While a connection is checked out, the pool no longer listens
+ * for its 'error' event, and an 'error' without a listener crashes the process: a connection the server drops
+ * (PostgreSQL killed or restarted, a backend terminated) emits one even between queries. So it is listened for
+ * here; the query in flight fails by itself, and the connection goes back to the pool marked broken, which
+ * discards it. A connection whose ROLLBACK or unlock failed is discarded too: its session state is unknown.
+ */
+async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (error: Error) => {
+    broken ??= error;
+  };
+  client.on('error', onError);
+  try {
+    return await fn(client);
+  } catch (error) {
+    if (error instanceof StorageUnavailableError || isUnavailable(error)) broken ??= error as Error;
+    throw error;
   } finally {
-    client.release();
+    client.removeListener('error', onError);
+    client.release(broken);
   }
 }
 
@@ -178,24 +204,26 @@ function toTodo(row: Todo): Todo {
   };
 }
 
-/** Runs `fn` on one connection inside BEGIN … COMMIT (ROLLBACK when it throws). */
+/** Runs `fn` on one connection inside BEGIN … COMMIT (ROLLBACK when it throws; a failed ROLLBACK discards it). */
 async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  let client: pg.PoolClient;
   try {
-    client = await pool.connect();
+    return await withClient(pool, (client) => transaction(client, fn));
   } catch (error) {
-    throw isUnavailable(error) ? new StorageUnavailableError('the database is unavailable', { cause: error }) : error;
+    throw isUnavailable(error) && !(error instanceof StorageUnavailableError) ? new StorageUnavailableError('the database is unavailable', { cause: error }) : error;
   }
+}
+
+async function transaction<T>(client: pg.PoolClient, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  await client.query('BEGIN');
   try {
-    await client.query('BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw isUnavailable(error) ? new StorageUnavailableError('the database is unavailable', { cause: error }) : error;
-  } finally {
-    client.release();
+    await client.query('ROLLBACK').catch((rollback: unknown) => {
+      throw new StorageUnavailableError('the database is unavailable', { cause: new AggregateError([error, rollback], 'the write failed and so did its ROLLBACK') });
+    });
+    throw error;
   }
 }
 
@@ -294,21 +322,87 @@ type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
 /** If-Match: the row's version is one of the parameter's (null: no condition). */
 const matchesVersion = (param: string) => `(${param}::int[] IS NULL OR version = ANY(${param}::int[]))`;
 
-function postgresIdempotencyStore(pool: pg.Pool): IdempotencyStore {
+/**
+ * Idempotency keys. A failed write gives its key back (release), but the failure that failed it — the database
+ * going away — usually fails the release too: the key would then stay "running" until its lease ran out (the
+ * request timeout, 30 s), and every retry of the client get a 409 long after the database is back. So a release
+ * that finds the database unavailable is tried again in the background (backoff up to 1 s) until it gets through,
+ * or the lease ends (then a repeat takes the key over by itself), or the storage is closed. The same for a claim
+ * that failed unanswered: its INSERT may have been committed. A release names the claim's lease, so it never gives
+ * back a hold that a later request took.
+ */
+const MAX_PENDING_RELEASES = 10_000;
+const FIRST_RETRY_MS = 100;
+
+/**
+ * A failure to get a connection at all, so no statement was sent: refused, unresolvable or unreachable, the server
+ * starting up or shutting down (57P03), too many connections (53300), or no connection within the timeout.
+ */
+const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', '57P03', '53300', '08001', '08004']);
+function neverSent(error: StorageUnavailableError): boolean {
+  const cause = error.cause as { code?: string; message?: string } | undefined;
+  return CONNECT_FAILURES.has(cause?.code ?? '') || /timeout exceeded when trying to connect/i.test(cause?.message ?? '');
+}
+
+function postgresIdempotencyStore(pool: pg.Pool, logger: Logger): IdempotencyStore & { close(): void } {
+  const retries = new Set<NodeJS.Timeout>();
+  let closed = false;
+
+  const releaseOnce = async (owner: string, key: string, lease: number) => {
+    await query(pool, {
+      name: 'idempotency_release',
+      text: "DELETE FROM idempotency_keys WHERE owner = $1 AND key = $2 AND state = 'running' AND lease_until = $3",
+      values: [owner, key, lease],
+    });
+  };
+
+  const releaseLater = (owner: string, key: string, lease: number, delay = FIRST_RETRY_MS) => {
+    if (closed) return;
+    if (retries.size >= MAX_PENDING_RELEASES) {
+      logger.warn({ idempotency_key: key }, 'idempotency key: too many waiting to be given back; this one waits for its lease to end');
+      return;
+    }
+    if (Date.now() + delay >= lease) {
+      logger.warn({ idempotency_key: key }, 'idempotency key: could not be given back before its lease ran out');
+      return;
+    }
+    if (delay === FIRST_RETRY_MS) logger.warn({ idempotency_key: key }, 'idempotency key: the database is unavailable; giving it back in the background');
+    const timer = setTimeout(() => {
+      retries.delete(timer);
+      releaseOnce(owner, key, lease).then(
+        () => logger.info({ idempotency_key: key }, 'idempotency key: given back once the database answered again'),
+        (error: unknown) => {
+          if (error instanceof StorageUnavailableError) releaseLater(owner, key, lease, Math.min(delay * 2, 1000));
+          else if (!closed) logger.warn({ err: error, idempotency_key: key }, 'idempotency key: could not be given back');
+        },
+      );
+    }, delay);
+    timer.unref();
+    retries.add(timer);
+  };
+
   return {
     async claim(owner, key, fingerprint, leaseMs, ttlMs) {
       const now = Date.now();
+      const lease = now + leaseMs;
       // A new key, or one that expired, or one whose first holder gave up (its lease ran out) on the same request.
-      const taken = await query(pool, {
-        name: 'idempotency_claim',
-        text: `INSERT INTO idempotency_keys (owner, key, fingerprint, state, lease_until, expires_at) VALUES ($1, $2, $3, 'running', $4, $5)
-               ON CONFLICT (owner, key) DO UPDATE SET fingerprint = excluded.fingerprint, state = 'running', lease_until = excluded.lease_until,
-                 expires_at = excluded.expires_at, status = NULL, message = NULL, timestamp = NULL, todo = NULL
-               WHERE idempotency_keys.expires_at <= $6
-                  OR (idempotency_keys.state = 'running' AND idempotency_keys.lease_until <= $6 AND idempotency_keys.fingerprint = excluded.fingerprint)`,
-        values: [owner, key, fingerprint, now + leaseMs, now + ttlMs, now],
-      });
-      if (taken.rowCount === 1) return { claimed: true };
+      let taken: pg.QueryResult;
+      try {
+        taken = await query(pool, {
+          name: 'idempotency_claim',
+          text: `INSERT INTO idempotency_keys (owner, key, fingerprint, state, lease_until, expires_at) VALUES ($1, $2, $3, 'running', $4, $5)
+                 ON CONFLICT (owner, key) DO UPDATE SET fingerprint = excluded.fingerprint, state = 'running', lease_until = excluded.lease_until,
+                   expires_at = excluded.expires_at, status = NULL, message = NULL, timestamp = NULL, todo = NULL
+                 WHERE idempotency_keys.expires_at <= $6
+                    OR (idempotency_keys.state = 'running' AND idempotency_keys.lease_until <= $6 AND idempotency_keys.fingerprint = excluded.fingerprint)`,
+          values: [owner, key, fingerprint, lease, now + ttlMs, now],
+        });
+      } catch (error) {
+        // unanswered: the INSERT may have been committed (not when no connection was had: it was never sent)
+        if (error instanceof StorageUnavailableError && !neverSent(error)) releaseLater(owner, key, lease);
+        throw error;
+      }
+      if (taken.rowCount === 1) return { claimed: true, lease };
       const { rows } = await query<IdempotencyRow>(pool, {
         name: 'idempotency_read',
         text: 'SELECT fingerprint, state, status, message, timestamp, todo FROM idempotency_keys WHERE owner = $1 AND key = $2',
@@ -316,11 +410,21 @@ function postgresIdempotencyStore(pool: pg.Pool): IdempotencyStore {
       });
       return judgeClaim(rows[0], fingerprint);
     },
-    async release(owner, key) {
-      await query(pool, { text: "DELETE FROM idempotency_keys WHERE owner = $1 AND key = $2 AND state = 'running'", values: [owner, key] });
+    async release(owner, key, lease) {
+      try {
+        await releaseOnce(owner, key, lease);
+      } catch (error) {
+        if (error instanceof StorageUnavailableError) releaseLater(owner, key, lease);
+        throw error;
+      }
     },
     async purgeExpired() {
       return (await query(pool, { text: 'DELETE FROM idempotency_keys WHERE expires_at <= $1', values: [Date.now()] })).rowCount ?? 0;
+    },
+    close() {
+      closed = true;
+      for (const timer of retries) clearTimeout(timer);
+      retries.clear();
     },
   };
 }

@@ -263,15 +263,16 @@ function sqliteIdempotencyStore(db: Database.Database): IdempotencyStore {
         OR (idempotency_keys.state = 'running' AND idempotency_keys.lease_until <= @now AND idempotency_keys.fingerprint = excluded.fingerprint)`,
   );
   const read = db.prepare<[string, string], IdempotencyRow>('SELECT fingerprint, state, status, message, timestamp, todo FROM idempotency_keys WHERE owner = ? AND key = ?');
-  const release = db.prepare("DELETE FROM idempotency_keys WHERE owner = ? AND key = ? AND state = 'running'");
+  const release = db.prepare("DELETE FROM idempotency_keys WHERE owner = ? AND key = ? AND state = 'running' AND lease_until = ?");
   const purge = db.prepare('DELETE FROM idempotency_keys WHERE expires_at <= ?');
   return {
     claim: async (owner, key, fingerprint, leaseMs, ttlMs) => {
       const now = Date.now();
-      if (unavailable(() => take.run({ owner, key, fingerprint, lease: now + leaseMs, expires: now + ttlMs, now })).changes === 1) return { claimed: true };
+      const lease = now + leaseMs;
+      if (unavailable(() => take.run({ owner, key, fingerprint, lease, expires: now + ttlMs, now })).changes === 1) return { claimed: true, lease };
       return judgeClaim(unavailable(() => read.get(owner, key)), fingerprint);
     },
-    release: async (owner, key) => void unavailable(() => release.run(owner, key)),
+    release: async (owner, key, lease) => void unavailable(() => release.run(owner, key, lease)),
     purgeExpired: async () => unavailable(() => purge.run(Date.now())).changes,
   };
 }
