@@ -60,7 +60,7 @@ export function cachedIdempotencyStore(store: IdempotencyStore, cache: RedisCach
       if ('replay' in claim) await cache.invalidate([todoGeneration(cache, claim.replay.todo.id), listGeneration(cache, owner)]);
       return claim;
     },
-    release: (owner, key) => store.release(owner, key),
+    release: (owner, key, lease) => store.release(owner, key, lease),
     purgeExpired: () => store.purgeExpired(),
   };
 }
