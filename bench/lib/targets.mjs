@@ -51,7 +51,7 @@ const lastLines = (text, n = 8) => text.trim().split('\n').slice(-n).join('\n');
  * is the one place they are set, so the benchmark reads them from there and measures the service as it ships.
  * BENCH_NODE_OPTIONS overrides the flags.
  */
-function productionEnv(root) {
+export function productionEnv(root) {
   let dockerfile = '';
   try {
     dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
