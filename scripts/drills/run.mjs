@@ -41,7 +41,7 @@ const rows = readFileSync(report, 'utf8').trim().split('\n').filter(Boolean).map
 console.log(`\n| drill | load | duration | requests | failed | acknowledged writes | lost | duplicates | recovery |`);
 console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
-  const recovery = r.recoveryMs === undefined ? '—' : `${(r.recoveryMs / 1000).toFixed(1)} s`;
+  const recovery = r.recoveryMs === undefined ? '—' : `${(r.recoveryMs / 1000).toFixed(2)} s`;
   console.log(`| ${r.drill}${r.ok ? '' : ' (FAILED)'} | ${r.load} | ${r.seconds} s | ${fmt(r.requests)} | ${fmt(r.failed)} | ${fmt(r.acknowledged)} | ` +
     `${fmt(r.lost)} | ${fmt(r.duplicates)} | ${recovery} |`);
 }
