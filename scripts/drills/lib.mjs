@@ -205,7 +205,7 @@ export class Service {
     return this.child.exited;
   }
 
-  /** RSS and heap of the process, from /proc and /metrics. */
+  /** The process's resident set, from /proc. */
   rssBytes() {
     const status = readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
     return Number(/VmRSS:\s+(\d+) kB/.exec(status)[1]) * 1024;
@@ -289,7 +289,7 @@ export class PostgresCluster {
       return; // gone already
     }
     // the backends exit when they see their postmaster die; the next start needs them gone
-    await waitFor('the PostgreSQL backends to exit', () => !postgresProcessesOf(this.dir, pid), 15_000).catch(() => undefined);
+    await waitFor('the PostgreSQL backends to exit', () => !postgresProcessesOf(pid), 15_000).catch(() => undefined);
   }
 
   async query(sql, params = []) {
@@ -304,7 +304,8 @@ export class PostgresCluster {
   }
 }
 
-function postgresProcessesOf(dir, postmasterPid) {
+/** Whether the postmaster or any of its children (the backends) still runs. */
+function postgresProcessesOf(postmasterPid) {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
@@ -316,7 +317,6 @@ function postgresProcessesOf(dir, postmasterPid) {
       // gone meanwhile
     }
   }
-  void dir;
   return false;
 }
 
