@@ -236,9 +236,9 @@ export class PostgresCluster {
     this.bin = postgresBin();
   }
 
-  run(command, args, options = {}) {
-    const [cmd, argv] = isRoot ? ['runuser', ['-u', 'postgres', '--', join(this.bin, command), ...args]] : [join(this.bin, command), args];
-    return [cmd, argv, options];
+  /** [command, argv] that run one of the server's binaries, as `postgres` when the drill runs as root. */
+  run(command, args) {
+    return isRoot ? ['runuser', ['-u', 'postgres', '--', join(this.bin, command), ...args]] : [join(this.bin, command), args];
   }
 
   async init() {
