@@ -32,8 +32,8 @@ function run(name, args, expectFailure = false) {
 
 for (const name of DRILLS) if (!only || only.has(name)) run(name, [join('scripts/drills', `${name}.mjs`), ...(short ? ['--short'] : [])]);
 if (short && (!only || only.has('soak'))) {
-  run('soak', ['scripts/drills/soak.mjs', '--minutes', '1.5']);
-  run('soak-leak', ['scripts/drills/soak.mjs', '--minutes', '1', '--fault', 'leak'], true);
+  run('soak', ['scripts/drills/soak.mjs', '--minutes', '1.5', '--out', join(dir, 'soak')]);
+  run('soak-leak', ['scripts/drills/soak.mjs', '--minutes', '1', '--fault', 'leak', '--out', join(dir, 'soak-leak')], true);
 }
 
 // The README's table, from the figures the drills wrote.
