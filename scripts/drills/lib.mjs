@@ -607,3 +607,17 @@ export class Load {
     return `${fmt(this.requests)} requests (${statuses}), ${fmt(this.retries)} retried; p50 ${p(0.5)} ms, p99 ${p(0.99)} ms`;
   }
 }
+
+/** Several loads audited against the same rows, added up: the figures d.report() takes, and examples of what failed. */
+export function auditLoads(loads, rows) {
+  const audits = loads.map((load) => load.audit(rows));
+  const sum = (f) => loads.reduce((n, load, i) => n + f(load, audits[i]), 0);
+  return {
+    requests: sum((l) => l.requests),
+    failed: sum((l) => l.failures.length),
+    acknowledged: sum((l) => l.acknowledged),
+    lost: sum((_, a) => a.lost),
+    duplicates: sum((_, a) => a.duplicates),
+    examples: audits.flatMap((a) => a.examples).slice(0, 5),
+  };
+}

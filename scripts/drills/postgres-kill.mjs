@@ -10,7 +10,7 @@
 // recovery replays it — and nothing is stored twice; neither replica's process ever exits.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Load, PostgresCluster, RedisServer, Service, drill, fmt, get, short, sleep } from './lib.mjs';
+import { Load, PostgresCluster, RedisServer, Service, auditLoads, drill, fmt, get, short, sleep } from './lib.mjs';
 
 const ROUNDS = short ? 2 : 5;
 const CLIENTS = 16;
@@ -111,18 +111,15 @@ await drill('postgres-kill', async (d) => {
       (late409.length ? `; ${late409.length} late, the last ${Math.max(...late409.map((e) => e.at - roundOf(e.at).acceptsAt))} ms after the database was back` : ''));
   d.check('every acknowledged write of the plain clients is in the database', auditPlain.lost === 0, auditPlain.examples.join('; '));
   d.check('every acknowledged write of the careful clients is in the database', auditCareful.lost === 0, auditCareful.examples.join('; '));
-  d.check('no todo stored twice', auditPlain.duplicates + auditCareful.duplicates === 0, [...auditPlain.examples, ...auditCareful.examples].join('; '));
+  const { examples, ...total } = auditLoads([plain, careful], rows);
+  d.check('no todo stored twice', total.duplicates === 0, examples.join('; '));
   d.check('the careful clients (retry, Idempotency-Key) end with no failure', careful.failures.length === 0,
     careful.failures.slice(0, 5).map((f) => `${f.method} ${f.path} → ${f.status} ${f.detail ?? ''}`).join('; '));
   d.check('the plain clients got 503s during the outages (the drill did take the database away)', plain.failures.length > 0);
   d.report({
     load: `${CLIENTS} clients on 2 replicas (PostgreSQL + Redis), ${ROUNDS} × kill -9 of the PostgreSQL postmaster, ${DOWN_MS / 1000} s down`,
     seconds: Math.round(plain.seconds),
-    requests: plain.requests + careful.requests,
-    failed: plain.failures.length + careful.failures.length,
-    acknowledged: plain.acknowledged + careful.acknowledged,
-    lost: auditPlain.lost + auditCareful.lost,
-    duplicates: auditPlain.duplicates + auditCareful.duplicates,
+    ...total,
     recoveryMs: worst,
     extra: `failed = 503 + Retry-After during the outages; careful clients 0 failed after ${fmt(careful.retries)} retries; synchronous_commit ${syncCommit}`,
   });

@@ -5,7 +5,7 @@
 // Passes when: every acknowledged write of both loads is in the database; the plain clients' failures all fall in
 // the moments a replica died (in flight on it); the careful clients end with no failure and no duplicate; the
 // killed replica is ready again and serves through nginx without operator action.
-import { Load, Nginx, PostgresCluster, RedisServer, Service, drill, fmt, short, sleep, waitFor } from './lib.mjs';
+import { Load, Nginx, PostgresCluster, RedisServer, Service, auditLoads, drill, fmt, short, sleep, waitFor } from './lib.mjs';
 
 const ROUNDS = short ? 2 : 6;
 const CLIENTS = 16;
@@ -49,7 +49,8 @@ await drill('replica-kill', async (d) => {
   const stray = plain.failures.filter((f) => !kills.some((k) => f.at >= k.at && f.at <= k.at + 10_000));
   d.check('every acknowledged write of the plain clients is in the database', auditPlain.lost === 0, auditPlain.examples.join('; '));
   d.check('every acknowledged write of the careful clients is in the database', auditCareful.lost === 0, auditCareful.examples.join('; '));
-  d.check('no todo stored twice', auditPlain.duplicates + auditCareful.duplicates === 0, [...auditPlain.examples, ...auditCareful.examples].join('; '));
+  const { examples, ...total } = auditLoads([plain, careful], rows);
+  d.check('no todo stored twice', total.duplicates === 0, examples.join('; '));
   d.check(`the plain clients' failures (${plain.failures.length}) are all requests in flight when a replica died`, stray.length === 0,
     stray.slice(0, 5).map((f) => `${f.method} ${f.path} → ${f.status}`).join('; '));
   d.check('the careful clients (retry, Idempotency-Key) end with no failure', careful.failures.length === 0,
@@ -60,11 +61,7 @@ await drill('replica-kill', async (d) => {
   d.report({
     load: `${CLIENTS} clients through nginx, ${ROUNDS} × kill -9 of a replica`,
     seconds: Math.round(plain.seconds),
-    requests: plain.requests + careful.requests,
-    failed: plain.failures.length + careful.failures.length,
-    acknowledged: plain.acknowledged + careful.acknowledged,
-    lost: auditPlain.lost + auditCareful.lost,
-    duplicates: auditPlain.duplicates + auditCareful.duplicates,
+    ...total,
     recoveryMs: worst,
     extra: `failed = plain clients' requests in flight (${fmt(plain.failures.length)}); careful clients 0 failed after ${fmt(careful.retries)} retries`,
   });

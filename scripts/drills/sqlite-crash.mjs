@@ -11,7 +11,7 @@
 // and no duplicate; every restart gets ready.
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Load, Service, drill, fmt, short, sleep } from './lib.mjs';
+import { Load, Service, auditLoads, drill, fmt, short, sleep } from './lib.mjs';
 
 const PHASES = short ? [['NORMAL', 5]] : [['NORMAL', 20], ['FULL', 5]];
 const CLIENTS = 8; // of each load
@@ -60,14 +60,8 @@ async function phase(d, synchronous, rounds) {
     await plain.stop(); // its requests in flight fail now; the careful clients retry until the service is back
 
     // the file as the killed process left it (opening it reads the WAL too)
-    const db = new Database(dbPath, { readonly: true, fileMustExist: true });
-    const integrity = db.pragma('integrity_check', { simple: true });
-    const rows = db.prepare('SELECT id, title, description FROM todos').all();
-    db.close();
-    const audits = [careful, ...plains].map((load) => load.audit(rows));
-    const lost = audits.reduce((n, a) => n + a.lost, 0);
-    const duplicates = audits.reduce((n, a) => n + a.duplicates, 0);
-    kills.push({ at, integrity, lost, duplicates, examples: audits.flatMap((a) => a.examples) });
+    const { integrity, lost, duplicates, examples } = inspect(dbPath, [careful, ...plains]);
+    kills.push({ at, integrity, lost, duplicates, examples });
     if (integrity !== 'ok' || lost + duplicates > 0) {
       d.log(`round ${round}: integrity_check ${JSON.stringify(integrity)}, ${lost} lost, ${duplicates} duplicates`);
     }
@@ -80,13 +74,7 @@ async function phase(d, synchronous, rounds) {
   svc.child.kill('SIGTERM');
   const exit = await svc.child.exited;
 
-  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
-  const integrity = db.pragma('integrity_check', { simple: true });
-  const rows = db.prepare('SELECT id, title, description FROM todos').all();
-  db.close();
-  const audits = [careful, ...plains].map((load) => load.audit(rows));
-  const lost = audits.reduce((n, a) => n + a.lost, 0);
-  const duplicates = audits.reduce((n, a) => n + a.duplicates, 0);
+  const { integrity, lost, duplicates } = inspect(dbPath, [careful, ...plains]);
   const plainFailures = plains.flatMap((p) => p.failures);
   // a plain client's failure is a request that was in flight when the process died: a broken connection, at once
   const stray = plainFailures.filter((f) => typeof f.status !== 'string' || !kills.some((k) => f.at >= k.at && f.at <= k.at + 3000));
@@ -116,4 +104,15 @@ async function phase(d, synchronous, rounds) {
     lost,
     duplicates,
   };
+}
+
+/** integrity_check of the database file and the loads' audit against its rows. */
+function inspect(dbPath, loads) {
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    const integrity = db.pragma('integrity_check', { simple: true });
+    return { integrity, ...auditLoads(loads, db.prepare('SELECT id, title, description FROM todos').all()) };
+  } finally {
+    db.close();
+  }
 }
