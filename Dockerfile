@@ -66,7 +66,7 @@ WORKDIR /app
 COPY --from=runtime-files /out/app /app
 COPY --from=runtime-files --chown=65532:65532 /out/cache /app/.cache
 COPY scripts/container/compile-cache.mjs /compile-cache.mjs
-ENV NODE_OPTIONS="--max-old-space-size=40 --max-semi-space-size=2" \
+ENV NODE_OPTIONS="--max-old-space-size=32 --max-semi-space-size=2" \
     MALLOC_ARENA_MAX=2 \
     NODE_COMPILE_CACHE=/app/.cache/node \
     NODE_ENV=production
@@ -106,7 +106,7 @@ COPY --from=compile-cache --chown=0:0 --chmod=0555 /app/.cache /app/.cache
 # them): V8's heap limits, and at most two malloc arenas (glibc's default of 8 per core kept ~15 MB of freed
 # compiler memory of V8's background threads under load). The compile cache is read at start, never written.
 # Every Node process in the container gets them, the healthcheck too.
-ENV NODE_OPTIONS="--max-old-space-size=40 --max-semi-space-size=2" \
+ENV NODE_OPTIONS="--max-old-space-size=32 --max-semi-space-size=2" \
     MALLOC_ARENA_MAX=2 \
     NODE_COMPILE_CACHE=/app/.cache/node \
     NODE_ENV=production \
